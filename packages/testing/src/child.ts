@@ -1,0 +1,72 @@
+import { fork, type ChildProcess } from 'node:child_process'
+
+export interface ChildHandle {
+  readonly process: ChildProcess
+  /** Sends a message and resolves with the child's reply carrying the same `id`. */
+  request<T = unknown>(message: Record<string, unknown>, timeoutMs?: number): Promise<T>
+  /** Kills the child (SIGKILL) and waits for it to exit. */
+  kill(): Promise<void>
+}
+
+let nextId = 1
+
+/**
+ * Forks a Node script as a real child process (its own event loop and connections).
+ * Protocol: the parent sends `{ id, ...message }`; the child answers `{ id, result }` or
+ * `{ id, error }` through `process.send`.
+ */
+export function spawnChild(
+  script: string,
+  args: string[] = [],
+  env: Record<string, string> = {},
+): ChildHandle {
+  const child = fork(script, args, {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  })
+  const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>()
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  void exited.then(() => {
+    for (const p of pending.values()) p.reject(new Error('[testing] child exited'))
+    pending.clear()
+  })
+  child.on('message', (raw) => {
+    const msg = raw as { id?: number; result?: unknown; error?: string }
+    if (typeof msg.id !== 'number') return
+    const p = pending.get(msg.id)
+    if (!p) return
+    pending.delete(msg.id)
+    if (msg.error !== undefined) p.reject(new Error(msg.error))
+    else p.resolve(msg.result)
+  })
+  const onExit = () => child.kill('SIGKILL')
+  process.once('exit', onExit)
+  return {
+    process: child,
+    request<T>(message: Record<string, unknown>, timeoutMs = 30_000): Promise<T> {
+      const id = nextId++
+      return new Promise<T>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          pending.delete(id)
+          reject(new Error(`[testing] child did not answer ${JSON.stringify(message)}`))
+        }, timeoutMs)
+        pending.set(id, {
+          resolve: (v) => {
+            clearTimeout(timer)
+            resolve(v as T)
+          },
+          reject: (e) => {
+            clearTimeout(timer)
+            reject(e)
+          },
+        })
+        child.send({ id, ...message })
+      })
+    },
+    async kill() {
+      process.removeListener('exit', onExit)
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+      await exited
+    },
+  }
+}

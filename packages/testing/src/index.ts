@@ -1,0 +1,10 @@
+export {
+  startRedis,
+  type RedisHandle,
+  type StartRedisOptions,
+  type RedisSource,
+} from './start-redis.js'
+export { startRedisCluster, type RedisClusterHandle } from './cluster.js'
+export { sweepStaleServers } from './redis-server.js'
+export { findFreePort, ping, waitFor } from './net.js'
+export { spawnChild, type ChildHandle } from './child.js'
