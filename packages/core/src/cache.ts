@@ -1,0 +1,328 @@
+import type { Entry, L1Entry } from './contracts.js'
+import { Engine, type BatchLoader, type EngineHooks, type Loader } from './engine.js'
+import { CacheError, errors, invalidOption } from './errors.js'
+import type { CacheEventName, CacheStats, Listener } from './events.js'
+import { PREFIX_PATTERN, resolveCall, resolveOptions, type CacheOptions, type EntryOptions } from './options.js'
+
+export interface SetManyItem<V> {
+  key: string
+  value: V
+  options?: EntryOptions
+}
+
+/**
+ * The public cache. `namespace()` returns another `Cache` over the same engine whose keys
+ * are scoped; everything else is identical.
+ *
+ * Key layout (L2 and bus): `<prefix>:<namespace path>:<key>`, the root namespace being
+ * empty (`app::user:1`, `app:users:1`, `app:users/admins:1`). Namespace names cannot hold
+ * `:` or `/`, so no key of one namespace can collide with another's.
+ */
+export class Cache {
+  readonly #e: Engine
+  readonly #kp: string
+  readonly #ns: string
+  readonly #max: number
+
+  /** @internal use `createCache()` */
+  constructor(engine: Engine, ns: string) {
+    this.#e = engine
+    this.#ns = ns
+    this.#kp = `${engine.o.prefix}:${ns}:`
+    this.#max = engine.o.maxKeyLength
+  }
+
+  #key(key: string): string {
+    if (typeof key !== 'string' || key.length === 0 || key.length > this.#max) throw this.#badKey(key)
+    return this.#kp + key
+  }
+
+  #badKey(key: unknown): CacheError {
+    const what = typeof key === 'string' ? (key.length === 0 ? 'an empty string' : `${key.length} characters long`) : `a ${typeof key}`
+    return new CacheError(errors.E_INVALID_KEY, `[core] keys must be non-empty strings of at most ${this.#max} characters (got ${what})`)
+  }
+
+  #keys(keys: readonly string[]): string[] {
+    if (!Array.isArray(keys)) throw new CacheError(errors.E_INVALID_KEY, '[core] expected an array of keys')
+    return keys.map((k) => this.#key(k))
+  }
+
+  /** The namespace path of this view ('' for the root). */
+  get namespacePath(): string {
+    return this.#ns
+  }
+
+  /** A view whose keys live in namespace `name` (nested under this view's namespace). */
+  namespace(name: string): Cache {
+    if (typeof name !== 'string' || !PREFIX_PATTERN.test(name)) {
+      throw invalidOption('core', 'namespace', `names must be 1-64 characters of letters, digits, '_', '-', '.' (got ${JSON.stringify(name)})`)
+    }
+    return new Cache(this.#e, this.#ns ? `${this.#ns}/${name}` : name)
+  }
+
+  /** Resolves once the bus subscription is live (immediately without a bus). */
+  ready(): Promise<void> {
+    return this.#e.ready
+  }
+
+  // ------------------------------------------------------------------ reads
+
+  /** The fresh value, or `undefined`. Never calls a loader. */
+  async get<V = unknown>(key: string): Promise<V | undefined> {
+    const e = this.#e
+    const k = this.#key(key)
+    const l1 = e.l1
+    if (l1 !== undefined) {
+      const hit = l1.get(k)
+      if (hit !== undefined && hit.freshUntil > e.o.clock.now() && (hit.gen >= e.tagFloor || e.tagsValid(hit))) {
+        e.counters.l1Hits++
+        if (e.events.has.hit) e.events.emit('hit', { key: k, tier: 'l1', stale: false })
+        return e.out(hit.value) as V
+      }
+    }
+    e.assertOpen()
+    return (await e.getSlow(k)) as V | undefined
+  }
+
+  /**
+   * The cached value, or the loader's result (stored in every tier). Concurrent calls
+   * for one key share one load. Return `null` from the loader to cache "not found"
+   * (for `negativeTtl`); returning `undefined` is an error.
+   */
+  async getOrSet<V>(key: string, loader: Loader<V>, options?: EntryOptions): Promise<V> {
+    const e = this.#e
+    const k = this.#key(key)
+    const l1 = e.l1
+    if (l1 !== undefined) {
+      const hit = l1.get(k)
+      if (hit !== undefined) {
+        const now = e.o.clock.now()
+        if (hit.freshUntil > now && (hit.gen >= e.tagFloor || e.tagsValid(hit))) {
+          e.counters.l1Hits++
+          if (e.events.has.hit) e.events.emit('hit', { key: k, tier: 'l1', stale: false })
+          if (hit.refreshAt <= now) e.refreshAhead(k, key, loader as Loader<unknown>, options, hit)
+          return e.out(hit.value) as V
+        }
+      }
+    }
+    e.assertOpen()
+    if (typeof loader !== 'function') throw invalidOption('core', 'loader', 'must be a function')
+    return e.getOrSetSlow(k, key, loader, options)
+  }
+
+  /** Values in key order (`undefined` for misses): one L1 pass, one L2 batch. */
+  async getMany<V = unknown>(keys: readonly string[]): Promise<(V | undefined)[]> {
+    const e = this.#e
+    e.assertOpen()
+    const full = this.#keys(keys)
+    const out = new Array<V | undefined>(full.length)
+    const missing: number[] = []
+    const now = e.o.clock.now()
+    full.forEach((k, i) => {
+      const hit: L1Entry | undefined = e.l1?.get(k)
+      if (hit !== undefined && hit.freshUntil > now && (hit.gen >= e.tagFloor || e.tagsValid(hit))) {
+        e.counters.l1Hits++
+        out[i] = e.out(hit.value) as V
+      } else {
+        if (e.l1) e.counters.l1Misses++
+        missing.push(i)
+      }
+    })
+    if (missing.length === 0 || !e.l2) return out
+    const mk = missing.map((i) => full[i] as string)
+    const starts = mk.map((k) => e.beginFill(k))
+    try {
+      const found = await e.l2ReadMany(mk)
+      const t = e.o.clock.now()
+      found.forEach((entry: Entry | undefined, j) => {
+        const k = mk[j] as string
+        if (entry && entry.freshUntil > t) {
+          e.counters.l2Hits++
+          e.fillL1(k, entry, starts[j] as number, undefined)
+          out[missing[j] as number] = e.out(entry.value) as V
+        } else e.counters.l2Misses++
+      })
+    } finally {
+      for (const k of mk) e.endFill(k)
+    }
+    return out
+  }
+
+  /**
+   * Like `getOrSet` for many keys: cached values come from L1/L2, and the loader is
+   * called ONCE with every key still missing. Keys it leaves out of the returned Map are
+   * cached as "not found" (`null`).
+   */
+  async getOrSetMany<V>(keys: readonly string[], loader: BatchLoader<V>, options?: EntryOptions): Promise<V[]> {
+    const e = this.#e
+    e.assertOpen()
+    if (typeof loader !== 'function') throw invalidOption('core', 'loader', 'must be a function')
+    const full = this.#keys(keys)
+    return e.getOrSetMany(full, keys, loader, options)
+  }
+
+  // ----------------------------------------------------------------- writes
+
+  /**
+   * Writes L2, then the local L1, then tells every replica to drop its copy. If the L2
+   * write fails, the local copy is dropped, peers are still told, and the call rejects
+   * with `E_L2_UNAVAILABLE` (the old value may still be in L2).
+   */
+  async set<V>(key: string, value: V, options?: EntryOptions): Promise<void> {
+    await this.setMany([{ key, value, options }])
+  }
+
+  async setMany<V>(items: readonly SetManyItem<V>[]): Promise<void> {
+    const e = this.#e
+    e.assertOpen()
+    if (!Array.isArray(items)) throw invalidOption('core', 'setMany', 'expects an array of { key, value, options? }')
+    const prepared = await Promise.all(
+      items.map(async (item) => {
+        const k = this.#key(item.key)
+        if (item.value === undefined) {
+          throw new CacheError(errors.E_UNDEFINED_VALUE, `[core] cannot cache undefined for key "${item.key}"; use null for "not found" or delete()`)
+        }
+        const p = resolveCall(e.o, item.options)
+        let tagVersions: readonly number[] | undefined
+        if (p.tags.length > 0 && e.l2?.tags) {
+          tagVersions = await e.l2.tags.versions(p.tags.map((t) => e.l2TagName(t))).catch((err: unknown) => {
+            e.reportError(err, 'l2.tags', k)
+            return undefined
+          })
+        }
+        const entry = e.buildEntry(item.value, p, p.ttl, p.tags, tagVersions)
+        const bytes = e.l2 ? e.encode(k, entry) : undefined
+        return { k, p, entry, bytes }
+      }),
+    )
+    if (prepared.length === 0) return
+    const keys = prepared.map((x) => x.k)
+    e.invalidateKeysLocal(keys)
+    let failure: unknown
+    if (e.l2) {
+      const now = e.o.clock.now()
+      const writes = prepared.map((x) => ({ key: x.k, value: x.bytes as Uint8Array, ttlMs: x.entry.staleUntil - now }))
+      try {
+        if (writes.length === 1) {
+          const w = writes[0] as (typeof writes)[number]
+          await e.l2.set(w.key, w.value, w.ttlMs)
+        } else await e.l2.setMany(writes)
+      } catch (err) {
+        failure = err
+      }
+    }
+    if (failure === undefined) for (const x of prepared) e.setL1(x.k, x.entry, x.p)
+    await e.publishKeys('set', keys)
+    if (failure !== undefined) {
+      e.counters.l2Errors++
+      throw e.reportError(failure, 'set', keys[0])
+    }
+    if (e.events.has.set) for (const k of keys) e.events.emit('set', { key: k })
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.deleteMany([key])
+  }
+
+  /** Deletes in L2 and L1 and tells every replica; one bus message for all keys. */
+  async deleteMany(keys: readonly string[]): Promise<void> {
+    const e = this.#e
+    e.assertOpen()
+    const full = [...new Set(this.#keys(keys))]
+    if (full.length === 0) return
+    e.invalidateKeysLocal(full)
+    let failure: unknown
+    if (e.l2) {
+      try {
+        await e.l2.delete(full)
+      } catch (err) {
+        failure = err
+      }
+    }
+    await e.publishKeys('delete', full)
+    if (failure !== undefined) {
+      e.counters.l2Errors++
+      throw e.reportError(failure, 'delete', full[0])
+    }
+    if (e.events.has.delete) e.events.emit('delete', { keys: full })
+  }
+
+  /**
+   * Every entry carrying one of `tags` becomes a miss on its next read, in every tier and
+   * on every replica. No key is scanned: L2 keeps a version per tag and entries record
+   * the versions they were written under. Tags are scoped by the cache prefix and shared
+   * by all namespaces.
+   */
+  async invalidateTags(tags: readonly string[]): Promise<void> {
+    const e = this.#e
+    e.assertOpen()
+    if (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string' && t.length > 0 && t.length <= 256)) {
+      throw invalidOption('core', 'tags', 'must be an array of non-empty strings of at most 256 characters')
+    }
+    if (tags.length === 0) return
+    if (e.l2 && !e.l2.tags) {
+      throw new CacheError(errors.E_UNSUPPORTED, `[core] the ${e.l2.name} driver does not keep tag versions`)
+    }
+    // Invalidate locally before and after the L2 bump: fills racing either side are discarded.
+    e.invalidateTagsLocal(tags)
+    let failure: unknown
+    try {
+      await e.l2?.tags?.bump(tags.map((t) => e.l2TagName(t)))
+    } catch (err) {
+      failure = err
+    }
+    e.invalidateTagsLocal(tags)
+    await e.publish({ op: 'tags', tags })
+    if (failure !== undefined) {
+      e.counters.l2Errors++
+      throw e.reportError(failure, 'invalidateTags')
+    }
+  }
+
+  /** Removes every key of this namespace (the root clears the whole prefix), in every tier and replica. */
+  async clear(): Promise<void> {
+    const e = this.#e
+    e.assertOpen()
+    const prefixes = this.#ns ? [this.#kp, `${e.o.prefix}:${this.#ns}/`] : [`${e.o.prefix}:`]
+    // Clear locally before and after L2: fills racing either side are discarded.
+    e.clearLocal(prefixes)
+    let failure: unknown
+    if (e.l2) {
+      try {
+        for (const p of prefixes) await e.l2.clear(p)
+      } catch (err) {
+        failure = err
+      }
+    }
+    e.clearLocal(prefixes)
+    await e.publish({ op: this.#ns ? 'clear-namespace' : 'clear', prefixes })
+    if (failure !== undefined) {
+      e.counters.l2Errors++
+      throw e.reportError(failure, 'clear')
+    }
+  }
+
+  // ------------------------------------------------------------- the rest
+
+  stats(): CacheStats {
+    return this.#e.stats()
+  }
+
+  on<E extends CacheEventName>(event: E, listener: Listener<E>): () => void {
+    return this.#e.events.on(event, listener)
+  }
+
+  /** Closes the bus and every connection Strata created; waits for in-flight loads. */
+  close(): Promise<void> {
+    return this.#e.close()
+  }
+
+  /** @internal deterministic race hooks for tests */
+  set testHooks(hooks: EngineHooks | undefined) {
+    this.#e.hooks = hooks
+  }
+}
+
+export function createCache(options: CacheOptions): Cache {
+  return new Cache(new Engine(resolveOptions(options)), '')
+}

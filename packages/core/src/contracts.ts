@@ -1,0 +1,193 @@
+/**
+ * The tier contracts. Drivers store; core decides. Every policy (freshness, grace,
+ * single-flight, guarded fills, tags, namespaces, bus handling) lives in core, so a
+ * driver is small and a third-party driver proves itself with `@strata/core/testing`.
+ */
+
+/** A stored value and everything core needs to decide whether it may still be served. */
+export interface Entry<V = unknown> {
+  value: V
+  /** Writer's clock, ms since the epoch. */
+  createdAt: number
+  /** Logical TTL: fresh while `now < freshUntil`. */
+  freshUntil: number
+  /** End of grace: a stale copy may be served (fail-safe) while `now < staleUntil`. */
+  staleUntil: number
+  tags: readonly string[]
+  /** Tag versions the entry was written under (same order as `tags`), when L2 keeps tag versions. */
+  tagVersions?: readonly number[] | undefined
+  /** Monotonic per writer; larger is newer. */
+  version: number
+  /** A negative result ("not found"), cached with its own TTL. Its value is `null`. */
+  negative?: boolean | undefined
+}
+
+/**
+ * What L1 holds: the live entry plus two numbers core computes once at fill time, so
+ * the hit path does no arithmetic beyond two comparisons.
+ */
+export interface L1Entry<V = unknown> extends Entry<V> {
+  /** Core's invalidation epoch when the fill began; used to check tag invalidations lazily. */
+  gen: number
+  /** When a hit should start a background refresh (`Infinity` when refresh-ahead is off). */
+  refreshAt: number
+}
+
+export const EvictionReason = {
+  /** Removed to respect `maxEntries` / `maxBytes`. */
+  evicted: 'evicted',
+  /** Its physical lifetime (end of grace, or the `l1Ttl` cap) ended. */
+  expired: 'expired',
+  /** Replaced by a newer entry for the same key. */
+  replaced: 'replaced',
+  /** Deleted by this replica or dropped on a bus message. */
+  deleted: 'deleted',
+  /** Removed by `clear()` / a namespace clear / a bus resync. */
+  cleared: 'cleared',
+} as const
+export type EvictionReason = (typeof EvictionReason)[keyof typeof EvictionReason]
+
+/** Synchronous, bounded, in-process tier. Stores live objects: no serialization. */
+export interface L1Driver {
+  readonly name: string
+  get(key: string): L1Entry | undefined
+  /** `ttlMs` is the physical lifetime in this tier (core passes end of grace, capped by `l1Ttl`). */
+  set(key: string, entry: L1Entry, ttlMs: number): void
+  delete(key: string): boolean
+  /** Removes every key, or every key that starts with `prefix`. */
+  clear(prefix?: string): void
+  readonly size: number
+  /** Estimated bytes held (0 when the driver does not measure). */
+  readonly bytes: number
+  /** Registers the eviction listener; core calls this once. */
+  onEvict?(listener: (key: string, reason: EvictionReason) => void): void
+  close?(): void
+}
+
+export interface L2ReadResult {
+  value: Uint8Array | undefined
+  /** Lease token for a guarded fill, obtained at miss time. */
+  token?: string | undefined
+}
+
+export interface L2SetItem {
+  key: string
+  value: Uint8Array
+  ttlMs: number
+}
+
+/** Optional L2 capability: Meta-style leases so a slow fill cannot resurrect a deleted value. */
+export interface L2Leases {
+  /** Reads `key`; on a miss or when asked, returns a lease token that a later write of the key revokes. */
+  getWithLease(key: string): Promise<L2ReadResult>
+  /** Writes only if the lease is still valid; resolves false when it was revoked. */
+  fill(key: string, token: string, value: Uint8Array, ttlMs: number): Promise<boolean>
+}
+
+/** Optional L2 capability: tag versions kept in L2, so tag invalidation needs no key scan. */
+export interface L2Tags {
+  versions(tags: readonly string[]): Promise<number[]>
+  /** Bumps every tag's version; entries written under older versions become misses. */
+  bump(tags: readonly string[]): Promise<void>
+}
+
+/** Optional L2 capability: a distributed lock (stampede protection across replicas). */
+export interface L2Locks {
+  /** Resolves a token when acquired, `undefined` when another holder has it. */
+  tryAcquire(key: string, ttlMs: number): Promise<string | undefined>
+  /** Compare-and-delete: releases only if `token` still holds the lock. */
+  release(key: string, token: string): Promise<void>
+}
+
+/** Asynchronous shared tier: bytes in, bytes out. */
+export interface L2Driver {
+  readonly name: string
+  /** Turns entries into bytes; the driver owns it so every replica agrees on the format. */
+  readonly codec: Codec
+  get(key: string): Promise<Uint8Array | undefined>
+  getMany(keys: readonly string[]): Promise<(Uint8Array | undefined)[]>
+  set(key: string, value: Uint8Array, ttlMs: number): Promise<void>
+  setMany(items: readonly L2SetItem[]): Promise<void>
+  /** Resolves the number of keys removed. */
+  delete(keys: readonly string[]): Promise<number>
+  /** Removes every key that starts with `prefix` (never keys outside it). */
+  clear(prefix: string): Promise<void>
+  readonly leases?: L2Leases | undefined
+  readonly tags?: L2Tags | undefined
+  readonly locks?: L2Locks | undefined
+  /** Closes connections the driver created (never a client the user passed in). */
+  close(): Promise<void>
+}
+
+export const BusOp = {
+  delete: 'delete',
+  set: 'set',
+  tags: 'tags',
+  clear: 'clear',
+  clearNamespace: 'clear-namespace',
+} as const
+export type BusOp = (typeof BusOp)[keyof typeof BusOp]
+
+/** An invalidation. Peers drop (never receive) values. Keys and prefixes are full keys. */
+export interface BusMessage {
+  op: BusOp
+  /** Replica id of the publisher; a replica ignores its own messages. */
+  source: string
+  /** Per-source sequence number (gaps are visible to receivers). */
+  seq: number
+  /** Publisher's wall clock, ms since the epoch (bus lag metrics). */
+  ts: number
+  keys?: readonly string[] | undefined
+  tags?: readonly string[] | undefined
+  /** Key prefixes for `clear` / `clear-namespace`. */
+  prefixes?: readonly string[] | undefined
+  /** W3C traceparent of the publishing operation, when telemetry is on. */
+  trace?: string | undefined
+}
+
+export const BusState = {
+  connecting: 'connecting',
+  connected: 'connected',
+  /** Invalidations may have been missed: core clears (or clamps) L1 until resynced. */
+  degraded: 'degraded',
+  closed: 'closed',
+} as const
+export type BusState = (typeof BusState)[keyof typeof BusState]
+
+export interface BusContext {
+  /** Channel scope, derived from the cache prefix; drivers add the wire version. */
+  channel: string
+  /** This replica's id. */
+  source: string
+  onMessage(message: BusMessage): void
+  /** `resynced` is reported as `connected` with `resynced: true`. */
+  onState(state: BusState, info: { reason: string; resynced?: boolean }): void
+}
+
+export interface BusDriver {
+  readonly name: string
+  readonly state: BusState
+  /** Subscribes; resolves when the subscription is live (or rejects). */
+  start(context: BusContext): Promise<void>
+  publish(message: BusMessage): Promise<void>
+  close(): Promise<void>
+}
+
+/** Entry ⇄ bytes. Implementations carry a format-version byte and reject what they did not write. */
+export interface Codec {
+  readonly name: string
+  encode(entry: Entry): Uint8Array
+  /** Throws on bytes it cannot decode; core turns that into `E_CORRUPT_ENTRY` and a miss. */
+  decode(bytes: Uint8Array): Entry
+}
+
+export interface TimerHandle {
+  unref?(): unknown
+}
+
+/** Time source. Tests inject a fake one and advance it instead of sleeping. */
+export interface Clock {
+  now(): number
+  setTimeout(fn: () => void, ms: number): TimerHandle
+  clearTimeout(handle: TimerHandle): void
+}

@@ -1,0 +1,31 @@
+export { createCache, Cache, type SetManyItem } from './cache.js'
+export type { LoaderContext, Loader, BatchLoader, EngineHooks } from './engine.js'
+export type { CacheOptions, EntryOptions, TimeoutOptions } from './options.js'
+export { CacheError, errors, invalidOption, type ErrorCode } from './errors.js'
+export { toMs, type Duration } from './duration.js'
+export { systemClock } from './clock.js'
+export { jsonCodec, v8Codec, FormatByte } from './codec.js'
+export { isEntry, envelope } from './entry.js'
+export { Emitter, type CacheEvents, type CacheEventName, type CacheStats, type Tier, type Listener } from './events.js'
+export { MemoryL2, memoryL2, type MemoryL2Options } from './memory/l2.js'
+export { MemoryBus, MemoryBusHub, memoryBus } from './memory/bus.js'
+export {
+  BusOp,
+  BusState,
+  EvictionReason,
+  type BusContext,
+  type BusDriver,
+  type BusMessage,
+  type Clock,
+  type Codec,
+  type Entry,
+  type L1Driver,
+  type L1Entry,
+  type L2Driver,
+  type L2Leases,
+  type L2Locks,
+  type L2ReadResult,
+  type L2SetItem,
+  type L2Tags,
+  type TimerHandle,
+} from './contracts.js'

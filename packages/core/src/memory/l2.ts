@@ -1,0 +1,157 @@
+import { systemClock } from '../clock.js'
+import { v8Codec } from '../codec.js'
+import type { Clock, Codec, L2Driver, L2Locks, L2Leases, L2ReadResult, L2SetItem, L2Tags } from '../contracts.js'
+
+export interface MemoryL2Options {
+  /** @default v8Codec (exact round-trips; in-process only) */
+  codec?: Codec
+  clock?: Clock
+  /** How long an unused lease stays valid. @default 30 000 ms */
+  leaseTtlMs?: number
+}
+
+interface Stored {
+  value: Uint8Array
+  expiresAt: number
+}
+
+/**
+ * Shared-tier driver kept in this process's memory: the embedded default for
+ * single-process use and for core's own tests. Several caches given the same instance
+ * behave like replicas sharing one Redis (values are stored as bytes, so nothing is
+ * shared by reference). It implements every optional capability (leases, tags, locks)
+ * with the same semantics the Redis driver gives them.
+ */
+export class MemoryL2 implements L2Driver {
+  readonly name = 'memory-l2'
+  readonly codec: Codec
+  readonly leases: L2Leases
+  readonly tags: L2Tags
+  readonly locks: L2Locks
+  readonly #clock: Clock
+  readonly #data = new Map<string, Stored>()
+  readonly #leases = new Map<string, Map<string, number>>()
+  readonly #tagVersions = new Map<string, number>()
+  readonly #locks = new Map<string, { token: string; expiresAt: number }>()
+  readonly #leaseTtl: number
+  #tokenSeq = 0
+
+  constructor(options: MemoryL2Options = {}) {
+    this.codec = options.codec ?? v8Codec
+    this.#clock = options.clock ?? systemClock
+    this.#leaseTtl = options.leaseTtlMs ?? 30_000
+    this.leases = {
+      getWithLease: (key) => Promise.resolve(this.#getWithLease(key)),
+      fill: (key, token, value, ttlMs) => Promise.resolve(this.#fill(key, token, value, ttlMs)),
+    }
+    this.tags = {
+      versions: (tags) => Promise.resolve(tags.map((t) => this.#tagVersions.get(t) ?? 0)),
+      bump: (tags) => {
+        for (const t of tags) this.#tagVersions.set(t, (this.#tagVersions.get(t) ?? 0) + 1)
+        return Promise.resolve()
+      },
+    }
+    this.locks = {
+      tryAcquire: (key, ttlMs) => {
+        const now = this.#clock.now()
+        const held = this.#locks.get(key)
+        if (held && held.expiresAt > now) return Promise.resolve(undefined)
+        const token = `l${++this.#tokenSeq}`
+        this.#locks.set(key, { token, expiresAt: now + ttlMs })
+        return Promise.resolve(token)
+      },
+      release: (key, token) => {
+        if (this.#locks.get(key)?.token === token) this.#locks.delete(key)
+        return Promise.resolve()
+      },
+    }
+  }
+
+  #read(key: string): Uint8Array | undefined {
+    const s = this.#data.get(key)
+    if (!s) return undefined
+    if (s.expiresAt <= this.#clock.now()) {
+      this.#data.delete(key)
+      return undefined
+    }
+    return s.value
+  }
+
+  #write(key: string, value: Uint8Array, ttlMs: number): void {
+    // A write revokes outstanding leases: a slower fill must not overwrite it.
+    this.#leases.delete(key)
+    if (ttlMs <= 0) {
+      this.#data.delete(key)
+      return
+    }
+    this.#data.set(key, { value: value.slice(), expiresAt: this.#clock.now() + ttlMs })
+  }
+
+  #getWithLease(key: string): L2ReadResult {
+    const value = this.#read(key)
+    const token = `t${++this.#tokenSeq}`
+    let forKey = this.#leases.get(key)
+    if (!forKey) this.#leases.set(key, (forKey = new Map()))
+    forKey.set(token, this.#clock.now() + this.#leaseTtl)
+    return { value, token }
+  }
+
+  #fill(key: string, token: string, value: Uint8Array, ttlMs: number): boolean {
+    const forKey = this.#leases.get(key)
+    const expiresAt = forKey?.get(token)
+    if (expiresAt === undefined || expiresAt <= this.#clock.now()) return false
+    this.#write(key, value, ttlMs)
+    return true
+  }
+
+  get(key: string): Promise<Uint8Array | undefined> {
+    return Promise.resolve(this.#read(key))
+  }
+
+  getMany(keys: readonly string[]): Promise<(Uint8Array | undefined)[]> {
+    return Promise.resolve(keys.map((k) => this.#read(k)))
+  }
+
+  set(key: string, value: Uint8Array, ttlMs: number): Promise<void> {
+    this.#write(key, value, ttlMs)
+    return Promise.resolve()
+  }
+
+  setMany(items: readonly L2SetItem[]): Promise<void> {
+    for (const i of items) this.#write(i.key, i.value, i.ttlMs)
+    return Promise.resolve()
+  }
+
+  delete(keys: readonly string[]): Promise<number> {
+    let n = 0
+    for (const k of keys) {
+      this.#leases.delete(k)
+      if (this.#read(k) !== undefined) n++
+      this.#data.delete(k)
+    }
+    return Promise.resolve(n)
+  }
+
+  clear(prefix: string): Promise<void> {
+    for (const k of [...this.#data.keys()]) if (k.startsWith(prefix)) this.#data.delete(k)
+    for (const k of [...this.#leases.keys()]) if (k.startsWith(prefix)) this.#leases.delete(k)
+    return Promise.resolve()
+  }
+
+  /** Raw access for tests: write bytes as another (possibly hostile) writer would. */
+  rawSet(key: string, value: Uint8Array, ttlMs = 60_000): void {
+    this.#data.set(key, { value, expiresAt: this.#clock.now() + ttlMs })
+  }
+
+  get keyCount(): number {
+    return this.#data.size
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve()
+  }
+}
+
+export function memoryL2(options?: MemoryL2Options): MemoryL2 {
+  return new MemoryL2(options)
+}

@@ -1,0 +1,227 @@
+import { systemClock } from './clock.js'
+import type { BusDriver, Clock, L1Driver, L2Driver } from './contracts.js'
+import { toMs, type Duration } from './duration.js'
+import { CacheError, errors, invalidOption } from './errors.js'
+
+export interface TimeoutOptions {
+  /**
+   * When a stale value (within grace) exists and the loader takes longer than this,
+   * return the stale value now and let the load finish in the background.
+   * @default 0 (off)
+   */
+  soft?: Duration
+  /**
+   * Give up on the loader after this long: abort `ctx.signal` and fail with
+   * `E_LOADER_TIMEOUT` (or serve stale within grace).
+   * @default 0 (off)
+   */
+  hard?: Duration
+}
+
+export interface CacheOptions {
+  /** In-process tier (e.g. `memoryL1()` from `@strata/l1-memory`). */
+  l1?: L1Driver
+  /** Shared tier (e.g. `redisL2()` from `@strata/l2-redis`, or `memoryL2()`). */
+  l2?: L2Driver
+  /** Invalidation bus (e.g. `redisPubSubBus()`); needs an L1 to be useful. */
+  bus?: BusDriver
+  /**
+   * Key prefix; scopes keys in L2 and the bus channel. Letters, digits, `_`, `-`, `.`.
+   * @default 'strata'
+   */
+  prefix?: string
+  /** Name reported in stats and telemetry. @default the prefix */
+  name?: string
+  /** Logical TTL (how long an entry is fresh). @default '1m' */
+  ttl?: Duration
+  /** Cap on how long L1 treats an entry as fresh before asking L2 again. @default none */
+  l1Ttl?: Duration
+  /** How long past its TTL a stale entry may still be served when loading fails or is slow. @default 0 */
+  grace?: Duration
+  /** After a loader failure served stale, wait this long before calling the loader again. @default '5s' */
+  graceBackoff?: Duration
+  /** TTL of negative results (loader returned `null`). @default the entry's ttl */
+  negativeTtl?: Duration
+  /** Random TTL spread, `0.1` = ±10%, against expiry avalanches. @default 0 */
+  jitter?: number
+  timeouts?: TimeoutOptions
+  /** Start a background refresh on a hit past this fraction of the TTL (0 < x < 1). @default 0 (off) */
+  refreshAhead?: number
+  /** Return copies from L1 (`structuredClone`) for callers that mutate results. @default false */
+  clone?: boolean
+  /** Maximum key length in characters. @default 1024 */
+  maxKeyLength?: number
+  /** Maximum encoded entry size written to L2. @default 8 MiB */
+  maxValueBytes?: number
+  /**
+   * With `onGap: 'clamp'` a degraded bus caps L1 lifetimes at this value instead of clearing L1.
+   * @default '1s'
+   */
+  degradedL1Ttl?: Duration
+  /** What a bus gap does to L1: drop everything, or keep entries with a short TTL. @default 'clear' */
+  onGap?: 'clear' | 'clamp'
+  /** Across replicas, one loader call per cold key (needs an L2 with locks). @default false */
+  distributedLock?: boolean
+  /** How long a distributed lock is held at most (a crashed holder delays others this long). @default '10s' */
+  lockTtl?: Duration
+  /** Time source (tests inject a fake one). @default the system clock */
+  clock?: Clock
+}
+
+export interface ResolvedOptions {
+  l1: L1Driver | undefined
+  l2: L2Driver | undefined
+  bus: BusDriver | undefined
+  prefix: string
+  name: string
+  ttl: number
+  l1Ttl: number
+  grace: number
+  graceBackoff: number
+  negativeTtl: number | undefined
+  jitter: number
+  soft: number
+  hard: number
+  refreshAhead: number
+  clone: boolean
+  maxKeyLength: number
+  maxValueBytes: number
+  degradedL1Ttl: number
+  onGap: 'clear' | 'clamp'
+  distributedLock: boolean
+  lockTtl: number
+  clock: Clock
+}
+
+/** Per-call options of `getOrSet` / `set`. */
+export interface EntryOptions {
+  ttl?: Duration
+  l1Ttl?: Duration
+  grace?: Duration
+  negativeTtl?: Duration
+  tags?: readonly string[]
+  timeouts?: TimeoutOptions
+  distributedLock?: boolean
+}
+
+export const PREFIX_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/
+
+function fraction(value: number | undefined, option: string, fallback: number, max: number): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value >= max) {
+    throw invalidOption('core', option, `must be a number in [0, ${max}) (got ${String(value)})`)
+  }
+  return value
+}
+
+function positiveInt(value: number | undefined, option: string, fallback: number): number {
+  if (value === undefined) return fallback
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw invalidOption('core', option, `must be a positive integer (got ${String(value)})`)
+  }
+  return value
+}
+
+/** Validates everything at construction, naming the option that is wrong. */
+export function resolveOptions(options: CacheOptions): ResolvedOptions {
+  if (typeof options !== 'object') throw invalidOption('core', 'options', 'must be an object')
+  const { l1, l2, bus } = options
+  if (!l1 && !l2) {
+    throw new CacheError(errors.E_INVALID_OPTION, '[core] createCache needs at least one tier: pass `l1`, `l2`, or both')
+  }
+  if (bus && !l1) {
+    throw invalidOption('core', 'bus', 'needs an `l1`: the bus only invalidates in-process copies')
+  }
+  const prefix = options.prefix ?? 'strata'
+  if (typeof prefix !== 'string' || !PREFIX_PATTERN.test(prefix)) {
+    throw invalidOption('core', 'prefix', `must be 1-64 characters of letters, digits, '_', '-', '.' (got ${JSON.stringify(prefix)})`)
+  }
+  const ttl = toMs(options.ttl, 'ttl') ?? 60_000
+  if (ttl <= 0) throw invalidOption('core', 'ttl', 'must be greater than 0')
+  const refreshAhead = fraction(options.refreshAhead, 'refreshAhead', 0, 1)
+  const onGap = options.onGap ?? 'clear'
+  if (onGap !== 'clear' && onGap !== 'clamp') {
+    throw invalidOption('core', 'onGap', `must be 'clear' or 'clamp' (got ${JSON.stringify(onGap)})`)
+  }
+  const timeouts = options.timeouts ?? {}
+  const soft = toMs(timeouts.soft, 'timeouts.soft') ?? 0
+  const hard = toMs(timeouts.hard, 'timeouts.hard') ?? 0
+  if (soft > 0 && hard > 0 && soft >= hard) {
+    throw invalidOption('core', 'timeouts.soft', `must be shorter than timeouts.hard (${soft} >= ${hard})`)
+  }
+  const distributedLock = options.distributedLock ?? false
+  if (distributedLock && !l2?.locks) {
+    throw invalidOption('core', 'distributedLock', 'needs an `l2` driver with lock support')
+  }
+  return {
+    l1,
+    l2,
+    bus,
+    prefix,
+    name: options.name ?? prefix,
+    ttl,
+    l1Ttl: toMs(options.l1Ttl, 'l1Ttl') ?? 0,
+    grace: toMs(options.grace, 'grace') ?? 0,
+    graceBackoff: toMs(options.graceBackoff, 'graceBackoff') ?? 5_000,
+    negativeTtl: toMs(options.negativeTtl, 'negativeTtl'),
+    jitter: fraction(options.jitter, 'jitter', 0, 1),
+    soft,
+    hard,
+    refreshAhead,
+    clone: options.clone ?? false,
+    maxKeyLength: positiveInt(options.maxKeyLength, 'maxKeyLength', 1024),
+    maxValueBytes: positiveInt(options.maxValueBytes, 'maxValueBytes', 8 * 1024 * 1024),
+    degradedL1Ttl: toMs(options.degradedL1Ttl, 'degradedL1Ttl') ?? 1_000,
+    onGap,
+    distributedLock,
+    lockTtl: toMs(options.lockTtl, 'lockTtl') ?? 10_000,
+    clock: options.clock ?? systemClock,
+  }
+}
+
+/** Per-call options merged over the cache defaults. Only built on the slow path. */
+export interface CallPolicy {
+  ttl: number
+  l1Ttl: number
+  grace: number
+  negativeTtl: number | undefined
+  tags: readonly string[]
+  soft: number
+  hard: number
+  distributedLock: boolean
+}
+
+export function resolveCall(base: ResolvedOptions, o: EntryOptions | undefined): CallPolicy {
+  if (o === undefined) {
+    return {
+      ttl: base.ttl,
+      l1Ttl: base.l1Ttl,
+      grace: base.grace,
+      negativeTtl: base.negativeTtl,
+      tags: [],
+      soft: base.soft,
+      hard: base.hard,
+      distributedLock: base.distributedLock,
+    }
+  }
+  const ttl = toMs(o.ttl, 'ttl') ?? base.ttl
+  if (ttl <= 0) throw invalidOption('core', 'ttl', 'must be greater than 0')
+  const tags = o.tags ?? []
+  if (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string' && t.length > 0 && t.length <= 256)) {
+    throw invalidOption('core', 'tags', 'must be an array of non-empty strings of at most 256 characters')
+  }
+  const distributedLock = o.distributedLock ?? base.distributedLock
+  if (distributedLock && !base.l2?.locks) {
+    throw invalidOption('core', 'distributedLock', 'needs an `l2` driver with lock support')
+  }
+  return {
+    ttl,
+    l1Ttl: toMs(o.l1Ttl, 'l1Ttl') ?? base.l1Ttl,
+    grace: toMs(o.grace, 'grace') ?? base.grace,
+    negativeTtl: toMs(o.negativeTtl, 'negativeTtl') ?? base.negativeTtl,
+    tags,
+    soft: toMs(o.timeouts?.soft, 'timeouts.soft') ?? base.soft,
+    hard: toMs(o.timeouts?.hard, 'timeouts.hard') ?? base.hard,
+    distributedLock,
+  }
+}

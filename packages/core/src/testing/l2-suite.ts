@@ -1,0 +1,128 @@
+import { describe, expect, it } from 'vitest'
+import type { Entry, L2Driver } from '../contracts.js'
+
+export interface L2SuiteOptions {
+  /** A driver on a store no other test uses concurrently (or a unique `prefix`). */
+  create(): Promise<L2Driver> | L2Driver
+  /** Key prefix for this run, so suites can share a server. */
+  prefix: string
+  /** Waits `ms` of the store's time (real time for a server, advance for a fake clock). */
+  wait(ms: number): Promise<void>
+  /** Physical TTL used by the expiry test (short: a real server is waited on). @default 50 */
+  ttlMs?: number
+}
+
+const bytes = (s: string) => new TextEncoder().encode(s)
+const text = (b: Uint8Array | undefined) => (b === undefined ? undefined : new TextDecoder().decode(b))
+
+export function l2DriverSuite(name: string, options: L2SuiteOptions): void {
+  describe(`L2 driver conformance: ${name}`, () => {
+    const p = (k: string) => `${options.prefix}:${k}`
+
+    it('set/get round-trips bytes; a missing key is undefined', async () => {
+      const l2 = await options.create()
+      await l2.set(p('a'), bytes('alpha'), 10_000)
+      expect(text(await l2.get(p('a')))).toBe('alpha')
+      expect(await l2.get(p('nope'))).toBeUndefined()
+      await l2.close()
+    })
+
+    it('getMany answers in key order with undefined for misses; setMany writes all', async () => {
+      const l2 = await options.create()
+      await l2.setMany([1, 2, 3].map((i) => ({ key: p(`m${i}`), value: bytes(`v${i}`), ttlMs: 10_000 })))
+      const got = await l2.getMany([p('m3'), p('missing'), p('m1'), p('m2')])
+      expect(got.map(text)).toEqual(['v3', undefined, 'v1', 'v2'])
+      expect(await l2.getMany([])).toEqual([])
+      await l2.close()
+    })
+
+    it('delete removes keys and counts them', async () => {
+      const l2 = await options.create()
+      await l2.set(p('d1'), bytes('x'), 10_000)
+      await l2.set(p('d2'), bytes('y'), 10_000)
+      expect(await l2.delete([p('d1'), p('d2'), p('d3')])).toBe(2)
+      expect(await l2.get(p('d1'))).toBeUndefined()
+      await l2.close()
+    })
+
+    it('clear(prefix) removes exactly the keys under the prefix', async () => {
+      const l2 = await options.create()
+      await l2.set(p('ns:1'), bytes('1'), 10_000)
+      await l2.set(p('ns:2'), bytes('2'), 10_000)
+      await l2.set(p('nsx'), bytes('3'), 10_000)
+      await l2.set(p('other:1'), bytes('4'), 10_000)
+      await l2.clear(p('ns:'))
+      expect((await l2.getMany([p('ns:1'), p('ns:2'), p('nsx'), p('other:1')])).map(text)).toEqual([undefined, undefined, '3', '4'])
+      await l2.close()
+    })
+
+    it('expires keys after their physical TTL', async () => {
+      const l2 = await options.create()
+      const ttl = options.ttlMs ?? 50
+      await l2.set(p('ttl'), bytes('t'), ttl)
+      expect(text(await l2.get(p('ttl')))).toBe('t')
+      await options.wait(ttl * 3)
+      expect(await l2.get(p('ttl'))).toBeUndefined()
+      await l2.close()
+    })
+
+    it('its codec round-trips an entry and rejects bytes it did not write', async () => {
+      const l2 = await options.create()
+      const e: Entry = { value: { n: 1, s: 'x', list: [1, 2], nil: null }, createdAt: 1, freshUntil: 2, staleUntil: 3, tags: ['t'], tagVersions: [4], version: 5 }
+      expect(l2.codec.decode(l2.codec.encode(e))).toEqual(e)
+      expect(() => l2.codec.decode(bytes('\u00ffgarbage'))).toThrow()
+      expect(() => l2.codec.decode(new Uint8Array())).toThrow()
+      await l2.close()
+    })
+
+    it('leases: a write or delete between miss and fill revokes the fill', async () => {
+      const l2 = await options.create()
+      if (!l2.leases) return void (await l2.close())
+      const k = p('lease')
+      const first = await l2.leases.getWithLease(k)
+      expect(first.value).toBeUndefined()
+      expect(first.token).toBeDefined()
+      await l2.set(k, bytes('new'), 10_000)
+      expect(await l2.leases.fill(k, first.token as string, bytes('old'), 10_000)).toBe(false)
+      expect(text(await l2.get(k))).toBe('new')
+      const second = await l2.leases.getWithLease(k)
+      await l2.delete([k])
+      expect(await l2.leases.fill(k, second.token as string, bytes('old'), 10_000)).toBe(false)
+      expect(await l2.get(k)).toBeUndefined()
+      const third = await l2.leases.getWithLease(k)
+      expect(await l2.leases.fill(k, third.token as string, bytes('ok'), 10_000)).toBe(true)
+      expect(text(await l2.get(k))).toBe('ok')
+      await l2.close()
+    })
+
+    it('tags: bump() raises versions; unknown tags are 0', async () => {
+      const l2 = await options.create()
+      if (!l2.tags) return void (await l2.close())
+      const [a, b] = [p('tag-a'), p('tag-b')]
+      const before = await l2.tags.versions([a, b])
+      await l2.tags.bump([a])
+      const after = await l2.tags.versions([a, b])
+      expect(after[0]).toBeGreaterThan(before[0] as number)
+      expect(after[1]).toBe(before[1])
+      expect((await l2.tags.versions([p('never')]))[0]).toBe(0)
+      await l2.close()
+    })
+
+    it('locks: one holder at a time; release is compare-and-delete; the TTL frees a lost holder', async () => {
+      const l2 = await options.create()
+      if (!l2.locks) return void (await l2.close())
+      const k = p('lock')
+      const t1 = await l2.locks.tryAcquire(k, 10_000)
+      expect(t1).toBeDefined()
+      expect(await l2.locks.tryAcquire(k, 10_000)).toBeUndefined()
+      await l2.locks.release(k, 'not-the-token')
+      expect(await l2.locks.tryAcquire(k, 10_000)).toBeUndefined()
+      await l2.locks.release(k, t1 as string)
+      const t2 = await l2.locks.tryAcquire(k, options.ttlMs ?? 50)
+      expect(t2).toBeDefined()
+      await options.wait((options.ttlMs ?? 50) * 3)
+      expect(await l2.locks.tryAcquire(k, 10_000)).toBeDefined()
+      await l2.close()
+    })
+  })
+}

@@ -1,0 +1,148 @@
+import { LRUCache } from 'lru-cache'
+import {
+  EvictionReason,
+  invalidOption,
+  systemClock,
+  type Clock,
+  type L1Driver,
+  type L1Entry,
+} from '@strata/core'
+import { estimateSize } from './size.js'
+
+export interface MemoryL1Options {
+  /**
+   * Maximum number of entries (least recently used go first).
+   * @default 10_000
+   */
+  maxEntries?: number
+  /**
+   * Maximum estimated bytes (see `estimateSize`); 0 disables the byte bound.
+   * @default 0
+   */
+  maxBytes?: number
+  /** Largest single entry accepted, in estimated bytes. @default maxBytes / 4 when maxBytes is set */
+  maxEntryBytes?: number
+  /** Custom size function (bytes) instead of the built-in estimate. */
+  sizeOf?: (entry: L1Entry) => number
+  /** Time source for physical TTLs (tests inject a fake one). @default the system clock */
+  clock?: Clock
+}
+
+const REASONS: Record<LRUCache.DisposeReason, EvictionReason> = {
+  evict: EvictionReason.evicted,
+  expire: EvictionReason.expired,
+  set: EvictionReason.replaced,
+  delete: EvictionReason.deleted,
+  fetch: EvictionReason.replaced,
+}
+
+function nonNegativeInt(value: number | undefined, option: string, fallback: number): number {
+  if (value === undefined) return fallback
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw invalidOption('l1-memory', option, `must be a non-negative integer (got ${String(value)})`)
+  }
+  return value
+}
+
+/**
+ * L1 on lru-cache: bounded by entries and (estimated) bytes, physical TTL per entry.
+ * Entries are the live objects core hands in: a hit returns the same reference (what
+ * makes L1 fast); core's `clone` option copies on read for callers that mutate.
+ */
+export class MemoryL1 implements L1Driver {
+  readonly name = 'memory-l1'
+  readonly #lru: LRUCache<string, L1Entry>
+  readonly #maxBytes: number
+  #listener: ((key: string, reason: EvictionReason) => void) | undefined
+  /** Set while `clear()` runs so disposals report `cleared`, not `deleted`. */
+  #clearing = false
+
+  constructor(options: MemoryL1Options = {}) {
+    if (typeof options !== 'object') throw invalidOption('l1-memory', 'options', 'must be an object')
+    const maxEntries = nonNegativeInt(options.maxEntries, 'maxEntries', 10_000)
+    if (maxEntries === 0) throw invalidOption('l1-memory', 'maxEntries', 'must be at least 1')
+    this.#maxBytes = nonNegativeInt(options.maxBytes, 'maxBytes', 0)
+    const maxEntryBytes = nonNegativeInt(options.maxEntryBytes, 'maxEntryBytes', Math.floor(this.#maxBytes / 4))
+    if (this.#maxBytes > 0 && maxEntryBytes > this.#maxBytes) {
+      throw invalidOption('l1-memory', 'maxEntryBytes', `cannot exceed maxBytes (${maxEntryBytes} > ${this.#maxBytes})`)
+    }
+    if (options.sizeOf !== undefined && typeof options.sizeOf !== 'function') {
+      throw invalidOption('l1-memory', 'sizeOf', 'must be a function')
+    }
+    const sizeOf = options.sizeOf ?? ((e: L1Entry) => estimateSize(e.value))
+    const clock = options.clock ?? systemClock
+    this.#lru = new LRUCache<string, L1Entry>({
+      max: maxEntries,
+      ...(this.#maxBytes > 0
+        ? {
+            maxSize: this.#maxBytes,
+            maxEntrySize: Math.max(1, maxEntryBytes),
+            sizeCalculation: (e: L1Entry) => Math.max(1, Math.ceil(sizeOf(e))),
+          }
+        : {}),
+      ttlAutopurge: false,
+      allowStale: false,
+      updateAgeOnGet: false,
+      perf: { now: () => clock.now() },
+      dispose: (_value, key, reason) => {
+        const l = this.#listener
+        if (l) l(key, this.#clearing ? EvictionReason.cleared : REASONS[reason])
+      },
+    })
+  }
+
+  get(key: string): L1Entry | undefined {
+    return this.#lru.get(key)
+  }
+
+  set(key: string, entry: L1Entry, ttlMs: number): void {
+    if (ttlMs <= 0) {
+      this.#lru.delete(key)
+      return
+    }
+    this.#lru.set(key, entry, { ttl: Math.ceil(ttlMs) })
+  }
+
+  delete(key: string): boolean {
+    return this.#lru.delete(key)
+  }
+
+  /**
+   * Without a prefix: everything. With one: every key starting with it. lru-cache has no
+   * prefix index, so this walks the keys (O(entries)); core never depends on it for
+   * correctness (fills racing a clear are discarded by core's epochs).
+   */
+  clear(prefix?: string): void {
+    this.#clearing = true
+    try {
+      if (prefix === undefined || prefix === '') {
+        this.#lru.clear()
+        return
+      }
+      for (const key of [...this.#lru.keys()]) if (key.startsWith(prefix)) this.#lru.delete(key)
+    } finally {
+      this.#clearing = false
+    }
+  }
+
+  get size(): number {
+    return this.#lru.size
+  }
+
+  get bytes(): number {
+    return this.#maxBytes > 0 ? this.#lru.calculatedSize : 0
+  }
+
+  onEvict(listener: (key: string, reason: EvictionReason) => void): void {
+    this.#listener = listener
+  }
+
+  close(): void {
+    this.#listener = undefined
+    this.#lru.clear()
+  }
+}
+
+export function memoryL1(options?: MemoryL1Options): MemoryL1 {
+  return new MemoryL1(options)
+}
