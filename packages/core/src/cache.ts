@@ -44,7 +44,7 @@ export class Cache {
 
   #keys(keys: readonly string[]): string[] {
     if (!Array.isArray(keys)) throw new CacheError(errors.E_INVALID_KEY, '[core] expected an array of keys')
-    return keys.map((k) => this.#key(k))
+    return (keys as readonly unknown[]).map((k) => this.#key(k as string))
   }
 
   /** The namespace path of this view ('' for the root). */
@@ -168,16 +168,16 @@ export class Cache {
    * write fails, the local copy is dropped, peers are still told, and the call rejects
    * with `E_L2_UNAVAILABLE` (the old value may still be in L2).
    */
-  async set<V>(key: string, value: V, options?: EntryOptions): Promise<void> {
+  async set(key: string, value: unknown, options?: EntryOptions): Promise<void> {
     await this.setMany([{ key, value, options }])
   }
 
-  async setMany<V>(items: readonly SetManyItem<V>[]): Promise<void> {
+  async setMany(items: readonly SetManyItem<unknown>[]): Promise<void> {
     const e = this.#e
     e.assertOpen()
     if (!Array.isArray(items)) throw invalidOption('core', 'setMany', 'expects an array of { key, value, options? }')
     const prepared = await Promise.all(
-      items.map(async (item) => {
+      (items as readonly SetManyItem<unknown>[]).map(async (item) => {
         const k = this.#key(item.key)
         if (item.value === undefined) {
           throw new CacheError(errors.E_UNDEFINED_VALUE, `[core] cannot cache undefined for key "${item.key}"; use null for "not found" or delete()`)
@@ -256,7 +256,7 @@ export class Cache {
   async invalidateTags(tags: readonly string[]): Promise<void> {
     const e = this.#e
     e.assertOpen()
-    if (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string' && t.length > 0 && t.length <= 256)) {
+    if (!Array.isArray(tags) || !(tags as readonly unknown[]).every((t) => typeof t === 'string' && t.length > 0 && t.length <= 256)) {
       throw invalidOption('core', 'tags', 'must be an array of non-empty strings of at most 256 characters')
     }
     if (tags.length === 0) return
@@ -267,7 +267,7 @@ export class Cache {
     e.invalidateTagsLocal(tags)
     let failure: unknown
     try {
-      await e.l2?.tags?.bump(tags.map((t) => e.l2TagName(t)))
+      await e.l2?.tags?.bump(tags.map((t: string) => e.l2TagName(t)))
     } catch (err) {
       failure = err
     }

@@ -563,14 +563,13 @@ export class Engine {
   async #load(key: string, userKey: string, loader: Loader<unknown>, p: CallPolicy, flight: Flight, start: number, stale: Entry | undefined, token: string | undefined): Promise<Outcome> {
     const clock = this.o.clock
     this.counters.loads++
-    let ttl = p.ttl
-    let tags = p.tags
-    let tagsChanged = false
+    // Mutable through the loader context (an object, so the compiler sees the writes).
+    const chosen = { ttl: p.ttl, tags: p.tags, tagsChanged: false }
     // Capture tag versions before loading: an invalidation during the load must win.
     let tagVersions: readonly number[] | undefined
-    if (tags.length > 0 && this.l2?.tags) {
+    if (p.tags.length > 0 && this.l2?.tags) {
       try {
-        tagVersions = await this.l2.tags.versions(tags.map((t) => this.l2TagName(t)))
+        tagVersions = await this.l2.tags.versions(p.tags.map((t) => this.l2TagName(t)))
       } catch (err) {
         this.reportError(err, 'l2.tags', key)
       }
@@ -582,11 +581,11 @@ export class Engine {
       staleValue: stale?.value,
       setTtl: (d) => {
         const ms = toMs(d, 'ctx.setTtl')
-        if (ms !== undefined && ms > 0) ttl = ms
+        if (ms !== undefined && ms > 0) chosen.ttl = ms
       },
       setTags: (t) => {
-        tags = [...t]
-        tagsChanged = true
+        chosen.tags = [...t]
+        chosen.tagsChanged = true
       },
     }
     let softTimer: ReturnType<typeof clock.setTimeout> | undefined
@@ -629,16 +628,17 @@ export class Engine {
     if (value === undefined) {
       throw new CacheError(errors.E_UNDEFINED_VALUE, `[core] loader for key "${userKey}" returned undefined; return null to cache "not found"`)
     }
-    if (tagsChanged && tags.length > 0 && this.l2?.tags) {
+    const tags = chosen.tags
+    if (chosen.tagsChanged && tags.length > 0 && this.l2?.tags) {
       try {
         tagVersions = await this.l2.tags.versions(tags.map((t) => this.l2TagName(t)))
       } catch (err) {
         this.reportError(err, 'l2.tags', key)
       }
-    } else if (tagsChanged) {
+    } else if (chosen.tagsChanged) {
       tagVersions = undefined
     }
-    const entry = this.buildEntry(value, p, ttl, tags.length > 0 ? tags : NO_TAGS, tagVersions)
+    const entry = this.buildEntry(value, p, chosen.ttl, tags.length > 0 ? tags : NO_TAGS, tagVersions)
     await this.#fillL2(key, entry, token, start)
     this.fillL1(key, entry, start, p)
     return { entry, tier: 'loader', stale: false }

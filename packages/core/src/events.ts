@@ -40,10 +40,10 @@ export class Emitter {
     if (!(event in this.has)) throw new TypeError(`[core] unknown event ${JSON.stringify(event)}`)
     let set = this.#listeners.get(event)
     if (!set) this.#listeners.set(event, (set = new Set()))
-    set.add(listener as (payload: never) => void)
+    set.add(listener)
     this.has[event] = true
     return () => {
-      set.delete(listener as (payload: never) => void)
+      set.delete(listener)
       this.has[event] = set.size > 0
     }
   }

@@ -140,7 +140,7 @@ export function resolveOptions(options: CacheOptions): ResolvedOptions {
   if (ttl <= 0) throw invalidOption('core', 'ttl', 'must be greater than 0')
   const refreshAhead = fraction(options.refreshAhead, 'refreshAhead', 0, 1)
   const onGap = options.onGap ?? 'clear'
-  if (onGap !== 'clear' && onGap !== 'clamp') {
+  if ((onGap as string) !== 'clear' && (onGap as string) !== 'clamp') {
     throw invalidOption('core', 'onGap', `must be 'clear' or 'clamp' (got ${JSON.stringify(onGap)})`)
   }
   const timeouts = options.timeouts ?? {}

@@ -81,6 +81,8 @@ export class MemoryL1 implements L1Driver {
           }
         : {}),
       ttlAutopurge: false,
+      // An injected clock is asked on every check: lru-cache caches `now` on a real timer a fake clock never fires.
+      ttlResolution: options.clock ? 0 : 1,
       allowStale: false,
       updateAgeOnGet: false,
       perf: { now: () => clock.now() },

@@ -91,7 +91,7 @@ export class MemoryL2 implements L2Driver {
     const value = this.#read(key)
     const token = `t${++this.#tokenSeq}`
     let forKey = this.#leases.get(key)
-    if (!forKey) this.#leases.set(key, (forKey = new Map()))
+    if (!forKey) this.#leases.set(key, (forKey = new Map<string, number>()))
     forKey.set(token, this.#clock.now() + this.#leaseTtl)
     return { value, token }
   }

@@ -77,7 +77,10 @@ export function l2DriverSuite(name: string, options: L2SuiteOptions): void {
 
     it('leases: a write or delete between miss and fill revokes the fill', async () => {
       const l2 = await options.create()
-      if (!l2.leases) return void (await l2.close())
+      if (!l2.leases) {
+        await l2.close()
+        return
+      }
       const k = p('lease')
       const first = await l2.leases.getWithLease(k)
       expect(first.value).toBeUndefined()
@@ -97,7 +100,10 @@ export function l2DriverSuite(name: string, options: L2SuiteOptions): void {
 
     it('tags: bump() raises versions; unknown tags are 0', async () => {
       const l2 = await options.create()
-      if (!l2.tags) return void (await l2.close())
+      if (!l2.tags) {
+        await l2.close()
+        return
+      }
       const [a, b] = [p('tag-a'), p('tag-b')]
       const before = await l2.tags.versions([a, b])
       await l2.tags.bump([a])
@@ -110,7 +116,10 @@ export function l2DriverSuite(name: string, options: L2SuiteOptions): void {
 
     it('locks: one holder at a time; release is compare-and-delete; the TTL frees a lost holder', async () => {
       const l2 = await options.create()
-      if (!l2.locks) return void (await l2.close())
+      if (!l2.locks) {
+        await l2.close()
+        return
+      }
       const k = p('lock')
       const t1 = await l2.locks.tryAcquire(k, 10_000)
       expect(t1).toBeDefined()

@@ -1,0 +1,51 @@
+import { l1DriverSuite } from '@strata/core/testing'
+import { describe, expect, it } from 'vitest'
+import { estimateSize, memoryL1 } from '../src/index.js'
+
+l1DriverSuite('memoryL1', { create: ({ maxEntries, clock }) => memoryL1({ maxEntries, clock }) })
+
+const entry = (value: unknown) => ({ value, createdAt: 0, freshUntil: 1, staleUntil: 2, tags: [], version: 1, gen: 0, refreshAt: Infinity })
+
+describe('memoryL1 specifics', () => {
+  it('bounds estimated bytes and rejects single entries over maxEntryBytes', () => {
+    const l1 = memoryL1({ maxBytes: 10_000, maxEntryBytes: 2_000 })
+    l1.set('big', entry('x'.repeat(5_000)), 1000)
+    expect(l1.get('big')).toBeUndefined()
+    for (let i = 0; i < 50; i++) l1.set(`k${i}`, entry('y'.repeat(400)), 1000)
+    expect(l1.bytes).toBeLessThanOrEqual(10_000)
+    expect(l1.size).toBeGreaterThan(5)
+    expect(l1.size).toBeLessThan(50)
+  })
+
+  it('reports `cleared` for clear() and `deleted` for delete()', () => {
+    const l1 = memoryL1()
+    const reasons: string[] = []
+    l1.onEvict((_, r) => reasons.push(r))
+    l1.set('a', entry(1), 1000)
+    l1.set('b', entry(2), 1000)
+    l1.set('b', entry(3), 1000)
+    l1.delete('a')
+    l1.clear()
+    expect(reasons).toEqual(['replaced', 'deleted', 'cleared'])
+  })
+
+  it('uses a custom sizeOf when given', () => {
+    const l1 = memoryL1({ maxBytes: 100, maxEntryBytes: 100, sizeOf: () => 30 })
+    for (let i = 0; i < 10; i++) l1.set(`k${i}`, entry(i), 1000)
+    expect(l1.size).toBe(3)
+    expect(l1.bytes).toBe(90)
+  })
+})
+
+describe('estimateSize', () => {
+  it('grows with the value and stays cheap for huge arrays', () => {
+    const small = estimateSize({ id: 1, name: 'a' })
+    const bigger = estimateSize({ id: 1, name: 'a'.repeat(1000) })
+    expect(bigger - small).toBeGreaterThanOrEqual(1998)
+    expect(estimateSize(new Uint8Array(10_000))).toBeGreaterThan(10_000)
+    const huge = Array.from({ length: 100_000 }, (_, i) => ({ i }))
+    const est = estimateSize(huge)
+    expect(est).toBeGreaterThan(100_000 * 8)
+    expect(estimateSize(new Map([['a', 'b'.repeat(100)]]))).toBeGreaterThan(200)
+  })
+})
