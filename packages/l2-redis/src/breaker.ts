@@ -1,0 +1,59 @@
+import { CacheError, errors } from '@strata/core'
+
+export interface BreakerOptions {
+  /** Consecutive failures that open the breaker. @default 5 */
+  failures?: number
+  /** How long it stays open before one probe is let through (ms). @default 2_000 */
+  openFor?: number
+}
+
+/**
+ * Consecutive-failure circuit breaker. Open: calls fail at once with E_L2_UNAVAILABLE
+ * (the cache serves L1 and stale L1 without waiting on Redis). After `openFor` one probe
+ * goes through (half-open); its success closes the breaker, its failure reopens it.
+ */
+export class Breaker {
+  readonly #threshold: number
+  readonly #openFor: number
+  readonly #now: () => number
+  #failures = 0
+  #openUntil = 0
+  #probing = false
+  opened = 0
+
+  constructor(options: BreakerOptions = {}, now: () => number = Date.now) {
+    this.#threshold = options.failures ?? 5
+    this.#openFor = options.openFor ?? 2_000
+    this.#now = now
+  }
+
+  get state(): 'closed' | 'open' | 'half-open' {
+    if (this.#failures < this.#threshold) return 'closed'
+    return this.#now() < this.#openUntil ? 'open' : 'half-open'
+  }
+
+  /** Throws when the call must not go to Redis now. */
+  admit(): void {
+    const state = this.state
+    if (state === 'closed') return
+    if (state === 'half-open' && !this.#probing) {
+      this.#probing = true
+      return
+    }
+    throw new CacheError(errors.E_L2_UNAVAILABLE, '[l2-redis] circuit breaker is open: Redis failed repeatedly, not waiting on it')
+  }
+
+  success(): void {
+    this.#failures = 0
+    this.#probing = false
+  }
+
+  failure(): void {
+    this.#probing = false
+    this.#failures++
+    if (this.#failures >= this.#threshold) {
+      if (this.#now() >= this.#openUntil) this.opened++
+      this.#openUntil = this.#now() + this.#openFor
+    }
+  }
+}

@@ -1,0 +1,369 @@
+import { randomUUID } from 'node:crypto'
+import calculateSlot from 'cluster-key-slot'
+import { Cluster, Redis, type RedisOptions } from 'ioredis'
+import {
+  CacheError,
+  errors,
+  invalidOption,
+  type Codec,
+  type L2Driver,
+  type L2Leases,
+  type L2Locks,
+  type L2ReadResult,
+  type L2SetItem,
+  type L2Tags,
+} from '@strata/core'
+import { Breaker, type BreakerOptions } from './breaker.js'
+import { jsonCodecReadingMsgpack, msgpackCodec } from './codec.js'
+import { FILL_WITH_LEASE, GET_WITH_LEASE, RELEASE_LOCK, type Script } from './scripts.js'
+
+type Client = Redis | Cluster
+
+export interface RedisL2Options {
+  /** A URL, ioredis options (standalone or Sentinel), or a client you own (`Redis` or `Cluster`). */
+  redis: string | RedisOptions | Redis | Cluster
+  /** @default 'msgpack' */
+  codec?: 'msgpack' | 'json' | Codec
+  /** Every command fails with E_L2_TIMEOUT after this many ms. @default 200 */
+  commandTimeout?: number
+  /** Entries larger than this are refused on write and on read. @default 8 MiB */
+  maxValueBytes?: number
+  breaker?: BreakerOptions
+  /** How long a lease (guarded fill token) lives. @default 30_000 */
+  leaseTtl?: number
+}
+
+const STRATA_CLIENT_DEFAULTS: RedisOptions = {
+  // A cache write must never be replayed after a reconnect into a newer state:
+  // no offline queue, no resend of commands whose reply was lost.
+  enableOfflineQueue: false,
+  autoResendUnfulfilledCommands: false,
+  maxRetriesPerRequest: 0,
+  retryStrategy: (attempt) => Math.min(attempt * 100, 2_000),
+}
+
+/** Glob-escapes a prefix for SCAN MATCH. */
+function globEscape(s: string): string {
+  return s.replace(/[*?[\]\\]/g, (c) => `\\${c}`)
+}
+
+function toBytes(b: Buffer | null | undefined): Uint8Array | undefined {
+  return b === null || b === undefined ? undefined : b
+}
+
+/**
+ * Key layout: the value of core key `K` lives at `{K}` (a hash tag of the whole key, so
+ * its lease `{K}:lease` and lock `{K}:lock` are in the same Cluster slot); tag versions
+ * at `__strata:tag:<prefix>:<tag>`. `clear(prefix)` SCANs `{prefix*` on every primary.
+ */
+export class RedisL2 implements L2Driver {
+  readonly name = 'redis-l2'
+  readonly codec: Codec
+  readonly client: Client
+  readonly leases: L2Leases
+  readonly tags: L2Tags
+  readonly locks: L2Locks
+  readonly breaker: Breaker
+  readonly #owned: boolean
+  readonly #timeout: number
+  readonly #maxValueBytes: number
+  readonly #leaseTtl: number
+  readonly #isCluster: boolean
+  #everReady: Promise<void> | undefined
+
+  constructor(options: RedisL2Options) {
+    if (typeof options !== 'object' || (options as Partial<RedisL2Options>).redis === undefined) {
+      throw invalidOption('l2-redis', 'redis', 'is required: a URL, ioredis options, or an ioredis client')
+    }
+    const { redis } = options
+    this.#timeout = options.commandTimeout ?? 200
+    if (!Number.isFinite(this.#timeout) || this.#timeout <= 0) {
+      throw invalidOption('l2-redis', 'commandTimeout', `must be a positive number of ms (got ${String(options.commandTimeout)})`)
+    }
+    this.#maxValueBytes = options.maxValueBytes ?? 8 * 1024 * 1024
+    if (!Number.isSafeInteger(this.#maxValueBytes) || this.#maxValueBytes <= 0) {
+      throw invalidOption('l2-redis', 'maxValueBytes', 'must be a positive integer')
+    }
+    this.#leaseTtl = options.leaseTtl ?? 30_000
+    const codec = options.codec ?? 'msgpack'
+    if (codec === 'msgpack') this.codec = msgpackCodec({ maxBytes: this.#maxValueBytes })
+    else if (codec === 'json') this.codec = jsonCodecReadingMsgpack()
+    else if (typeof codec === 'object' && typeof codec.encode === 'function' && typeof codec.decode === 'function') this.codec = codec
+    else throw invalidOption('l2-redis', 'codec', `must be 'msgpack', 'json' or a Codec (got ${JSON.stringify(codec)})`)
+    if (redis instanceof Redis || redis instanceof Cluster) {
+      this.client = redis
+      this.#owned = false
+    } else if (typeof redis === 'string') {
+      this.client = new Redis(redis, STRATA_CLIENT_DEFAULTS)
+      this.#owned = true
+    } else if (typeof redis === 'object') {
+      this.client = new Redis({ ...STRATA_CLIENT_DEFAULTS, ...redis })
+      this.#owned = true
+    } else {
+      throw invalidOption('l2-redis', 'redis', 'must be a URL, ioredis options, or an ioredis client')
+    }
+    this.#isCluster = this.client instanceof Cluster
+    // Errors surface through command rejections; an unhandled 'error' event would crash.
+    if (this.#owned) this.client.on('error', () => undefined)
+    const b = options.breaker ?? {}
+    this.breaker = new Breaker(b)
+    this.leases = {
+      getWithLease: (key) => this.#getWithLease(key),
+      fill: (key, token, value, ttlMs) => this.#fill(key, token, value, ttlMs),
+    }
+    this.tags = {
+      versions: (tags) => this.#tagVersions(tags),
+      bump: (tags) => this.#bumpTags(tags),
+    }
+    this.locks = {
+      tryAcquire: (key, ttlMs) => this.#tryLock(key, ttlMs),
+      release: (key, token) => this.#releaseLock(key, token),
+    }
+  }
+
+  // ------------------------------------------------------------- plumbing
+
+  /** Waits (bounded) for the first connection so startup does not read as an outage. */
+  #firstReady(): Promise<void> {
+    if (this.client.status === 'ready') return Promise.resolve()
+    this.#everReady ??= new Promise<void>((resolve) => {
+      this.client.once('ready', () => resolve())
+    })
+    return this.#everReady
+  }
+
+  /** Runs one Redis round trip under the breaker and the command timeout. */
+  async #run<T>(what: string, fn: (c: Client) => Promise<T>): Promise<T> {
+    this.breaker.admit()
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        reject(new CacheError(errors.E_L2_TIMEOUT, `[l2-redis] ${what} did not answer within ${this.#timeout} ms`))
+      }, this.#timeout)
+    })
+    try {
+      const work = (async () => {
+        if (this.client.status !== 'ready') await this.#firstReady()
+        return fn(this.client)
+      })()
+      work.catch(() => undefined)
+      const result = await Promise.race([work, deadline])
+      this.breaker.success()
+      return result
+    } catch (err) {
+      this.breaker.failure()
+      if (err instanceof CacheError) throw err
+      throw new CacheError(errors.E_L2_UNAVAILABLE, `[l2-redis] ${what} failed: ${(err as Error).message}`, { cause: err })
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  async #evalsha(c: Redis | Cluster, s: Script, keys: string[], args: (string | Buffer | number)[]): Promise<unknown> {
+    try {
+      return await c.callBuffer('EVALSHA', s.sha, keys.length, ...keys, ...args)
+    } catch (err) {
+      if (!(err as Error).message.includes('NOSCRIPT')) throw err
+      return c.callBuffer('EVAL', s.source, keys.length, ...keys, ...args)
+    }
+  }
+
+  #bySlot<T extends { key: string }>(items: readonly T[]): T[][] {
+    if (!this.#isCluster) return [items as T[]]
+    const groups = new Map<number, T[]>()
+    for (const item of items) {
+      const slot = calculateSlot(item.key)
+      let g = groups.get(slot)
+      if (!g) groups.set(slot, (g = []))
+      g.push(item)
+    }
+    return [...groups.values()]
+  }
+
+  #checkSize(key: string, value: Uint8Array): void {
+    if (value.length > this.#maxValueBytes) {
+      throw new CacheError(errors.E_VALUE_TOO_LARGE, `[l2-redis] value for "${key}" is ${value.length} bytes, over maxValueBytes (${this.#maxValueBytes})`)
+    }
+  }
+
+  static valueKey(key: string): string {
+    return `{${key}}`
+  }
+
+  // --------------------------------------------------------------- reads
+
+  get(key: string): Promise<Uint8Array | undefined> {
+    return this.#run('GET', async (c) => toBytes(await c.getBuffer(RedisL2.valueKey(key))))
+  }
+
+  getMany(keys: readonly string[]): Promise<(Uint8Array | undefined)[]> {
+    if (keys.length === 0) return Promise.resolve([])
+    return this.#run('MGET', async (c) => {
+      const out = new Array<Uint8Array | undefined>(keys.length)
+      const indexed = keys.map((k, i) => ({ key: RedisL2.valueKey(k), i }))
+      // Cluster: one MGET per slot, in parallel (MGET cannot cross slots).
+      await Promise.all(
+        this.#bySlot(indexed).map(async (group) => {
+          const values = await c.mgetBuffer(...group.map((g) => g.key))
+          group.forEach((g, j) => (out[g.i] = toBytes(values[j])))
+        }),
+      )
+      return out
+    })
+  }
+
+  #getWithLease(key: string): Promise<L2ReadResult> {
+    const token = randomUUID()
+    const vk = RedisL2.valueKey(key)
+    return this.#run('GET+lease', async (c) => {
+      const v = (await this.#evalsha(c, GET_WITH_LEASE, [vk, `${vk}:lease`], [token, this.#leaseTtl])) as Buffer | null
+      return { value: toBytes(v), token }
+    })
+  }
+
+  // -------------------------------------------------------------- writes
+
+  #fill(key: string, token: string, value: Uint8Array, ttlMs: number): Promise<boolean> {
+    this.#checkSize(key, value)
+    const vk = RedisL2.valueKey(key)
+    return this.#run('fill', async (c) => {
+      const r = await this.#evalsha(c, FILL_WITH_LEASE, [vk, `${vk}:lease`], [token, Buffer.from(value.buffer, value.byteOffset, value.length), Math.max(1, Math.ceil(ttlMs))])
+      return r === 1
+    })
+  }
+
+  set(key: string, value: Uint8Array, ttlMs: number): Promise<void> {
+    return this.setMany([{ key, value, ttlMs }])
+  }
+
+  /**
+   * Revokes leases, then writes; one pipeline (per slot on Cluster). The order makes it
+   * safe without a script: a fill before the revoke is overwritten by the SET, a fill
+   * after it finds its lease gone.
+   */
+  setMany(items: readonly L2SetItem[]): Promise<void> {
+    if (items.length === 0) return Promise.resolve()
+    for (const i of items) this.#checkSize(i.key, i.value)
+    const keyed = items.map((i) => ({ ...i, key: RedisL2.valueKey(i.key) }))
+    return this.#run('SET', async (c) => {
+      await Promise.all(
+        this.#bySlot(keyed).map(async (group) => {
+          const p = c.pipeline()
+          for (const i of group) {
+            p.unlink(`${i.key}:lease`)
+            if (i.ttlMs > 0) p.set(i.key, Buffer.from(i.value.buffer, i.value.byteOffset, i.value.length), 'PX', Math.max(1, Math.ceil(i.ttlMs)))
+            else p.unlink(i.key)
+          }
+          const results = (await p.exec()) ?? []
+          for (const [err] of results) if (err) throw err
+        }),
+      )
+    })
+  }
+
+  delete(keys: readonly string[]): Promise<number> {
+    if (keys.length === 0) return Promise.resolve(0)
+    const keyed = keys.map((k) => ({ key: RedisL2.valueKey(k) }))
+    return this.#run('UNLINK', async (c) => {
+      const counts = await Promise.all(
+        this.#bySlot(keyed).map(async (group) => {
+          const p = c.pipeline()
+          for (const { key } of group) {
+            p.unlink(`${key}:lease`)
+            p.unlink(key)
+          }
+          const results = (await p.exec()) ?? []
+          let n = 0
+          results.forEach(([err, r], i) => {
+            if (err) throw err
+            if (i % 2 === 1) n += Number(r)
+          })
+          return n
+        }),
+      )
+      return counts.reduce((a, b) => a + b, 0)
+    })
+  }
+
+  /** SCAN + UNLINK on every primary; touches only keys under the prefix. Not bounded by commandTimeout per se: each round trip is. */
+  async clear(prefix: string): Promise<void> {
+    const match = `${globEscape(`{${prefix}`)}*`
+    const nodes: Redis[] = this.client instanceof Cluster ? this.client.nodes('master') : [this.client]
+    await Promise.all(
+      nodes.map(async (node) => {
+        let cursor = '0'
+        do {
+          const [next, keys] = await this.#run('SCAN', () => node.scan(cursor, 'MATCH', match, 'COUNT', 1000))
+          cursor = next
+          if (keys.length > 0) {
+            await this.#run('UNLINK', async () => {
+              const p = node.pipeline()
+              for (const k of keys) p.unlink(k)
+              await p.exec()
+            })
+          }
+        } while (cursor !== '0')
+      }),
+    )
+  }
+
+  // ---------------------------------------------------------- tags, locks
+
+  static tagKey(tag: string): string {
+    return `__strata:tag:${tag}`
+  }
+
+  #tagVersions(tags: readonly string[]): Promise<number[]> {
+    if (tags.length === 0) return Promise.resolve([])
+    return this.#run('MGET tags', async (c) => {
+      const out = new Array<number>(tags.length).fill(0)
+      const indexed = tags.map((t, i) => ({ key: RedisL2.tagKey(t), i }))
+      await Promise.all(
+        this.#bySlot(indexed).map(async (group) => {
+          const values = await c.mget(...group.map((g) => g.key))
+          group.forEach((g, j) => (out[g.i] = Number(values[j] ?? 0)))
+        }),
+      )
+      return out
+    })
+  }
+
+  #bumpTags(tags: readonly string[]): Promise<void> {
+    return this.#run('INCR tags', async (c) => {
+      await Promise.all(tags.map((t) => c.incr(RedisL2.tagKey(t))))
+    })
+  }
+
+  #tryLock(key: string, ttlMs: number): Promise<string | undefined> {
+    const token = randomUUID()
+    return this.#run('SET NX lock', async (c) => {
+      const r = await c.set(`${RedisL2.valueKey(key)}:lock`, token, 'PX', Math.max(1, Math.ceil(ttlMs)), 'NX')
+      return r === 'OK' ? token : undefined
+    })
+  }
+
+  #releaseLock(key: string, token: string): Promise<void> {
+    return this.#run('release lock', async (c) => {
+      await this.#evalsha(c, RELEASE_LOCK, [`${RedisL2.valueKey(key)}:lock`], [token])
+    })
+  }
+
+  async close(): Promise<void> {
+    if (!this.#owned) return
+    if (this.client.status !== 'ready') {
+      this.client.disconnect()
+      return
+    }
+    try {
+      await Promise.race([this.client.quit(), new Promise((r) => setTimeout(r, this.#timeout * 5).unref())])
+    } catch {
+      // already gone
+    }
+    this.client.disconnect()
+  }
+}
+
+export function redisL2(options: RedisL2Options): RedisL2 {
+  return new RedisL2(options)
+}
+

@@ -1,0 +1,196 @@
+import { createCache, errors, type Cache } from '@strata/core'
+import { l2DriverSuite } from '@strata/core/testing'
+import { memoryL1 } from '@strata/l1-memory'
+import { startRedis, type RedisHandle } from '@strata/testing'
+import { Redis } from 'ioredis'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { MSGPACK_V1, redisL2, RedisL2 } from '../src/index.js'
+
+let redis: RedisHandle
+let raw: Redis
+const run = `t${process.pid}`
+
+beforeAll(async () => {
+  redis = await startRedis()
+  raw = new Redis(redis.url)
+})
+afterAll(async () => {
+  raw.disconnect()
+  await redis.stop()
+})
+
+l2DriverSuite('redisL2', {
+  create: () => redisL2({ redis: redis.url }),
+  prefix: `${run}-conf`,
+  wait: (ms) => new Promise((r) => setTimeout(r, ms)),
+})
+
+function deferred() {
+  let resolve!: () => void
+  const promise = new Promise<void>((r) => (resolve = r))
+  return { promise, resolve }
+}
+
+describe('redisL2 under core', () => {
+  const caches: Cache[] = []
+  const make = (prefix: string, withL1: boolean) => {
+    const c = createCache({ prefix, l2: redisL2({ redis: redis.url }), ...(withL1 ? { l1: memoryL1() } : {}) })
+    caches.push(c)
+    return c
+  }
+  afterAll(async () => {
+    await Promise.all(caches.map((c) => c.close()))
+  })
+
+  for (const withL1 of [false, true]) {
+    it(`${withL1 ? 'L1+L2' : 'L2 only'}: getOrSet, tags, namespaces and batches against real Redis`, async () => {
+      const c = make(`${run}-core${withL1 ? 'a' : 'b'}`, withL1)
+      let calls = 0
+      expect(await c.getOrSet('u1', () => ++calls, { tags: ['users'] })).toBe(1)
+      expect(await c.getOrSet('u1', () => ++calls, { tags: ['users'] })).toBe(1)
+      await c.invalidateTags(['users'])
+      expect(await c.getOrSet('u1', () => ++calls, { tags: ['users'] })).toBe(2)
+      const ns = c.namespace('ns')
+      await ns.set('a', { d: new Date(5) })
+      await c.set('a', 'root')
+      await ns.clear()
+      expect(await ns.get('a')).toBeUndefined()
+      expect(await c.get('a')).toBe('root')
+      const keys = Array.from({ length: 100 }, (_, i) => `b${i}`)
+      await c.setMany(keys.slice(0, 40).map((key) => ({ key, value: key })))
+      const loaderCalls: string[][] = []
+      const values = await c.getOrSetMany(keys, (missing) => {
+        loaderCalls.push(missing)
+        return new Map(missing.map((k) => [k, k.toUpperCase()]))
+      })
+      expect(loaderCalls).toEqual([keys.slice(40)])
+      expect(values[0]).toBe('b0')
+      expect(values[99]).toBe('B99')
+    })
+  }
+
+  it('Redis holds msgpack entries under {key}, with PX = end of grace', async () => {
+    const c = make(`${run}-layout`, false)
+    await createCache({ prefix: `${run}-layout`, l2: redisL2({ redis: redis.url }), ttl: 1000, grace: 60_000 }).set('k', 'v')
+    const bytes = await raw.getBuffer(`{${run}-layout::k}`)
+    expect(bytes?.[0]).toBe(MSGPACK_V1)
+    const pttl = await raw.pttl(`{${run}-layout::k}`)
+    expect(pttl).toBeGreaterThan(50_000)
+    expect(await c.get('k')).toBe('v')
+  })
+
+  it('hostile bytes written into Redis are misses: no crash, no exotic objects, key deleted', async () => {
+    const c = make(`${run}-hostile`, true)
+    const seen: string[] = []
+    c.on('error', (e) => seen.push(e.error.code))
+    const key = (k: string) => `{${run}-hostile::${k}}`
+    await raw.set(key('random'), Buffer.from([0x13, 0x37, 0xff, 0x00]))
+    await raw.set(key('bin32'), Buffer.from([MSGPACK_V1, 0xc6, 0x7f, 0xff, 0xff, 0xff, 1]))
+    await raw.set(key('regexp'), Buffer.concat([Buffer.from([MSGPACK_V1]), (await import('msgpackr')).pack({ value: /x/, createdAt: 1, freshUntil: 9e15, staleUntil: 9e15, tags: [], version: 1 })]))
+    for (const k of ['random', 'bin32', 'regexp']) {
+      expect(await c.get(k)).toBeUndefined()
+      expect(await c.getOrSet(k, () => 'safe')).toBe('safe')
+    }
+    expect(seen.filter((s) => s === errors.E_CORRUPT_ENTRY)).toHaveLength(3)
+    expect(c.stats().l2.corrupt).toBe(3)
+  })
+
+  it('race: reader misses, writer deletes, reader fills the old value → old value not in Redis (1 000 seeded iterations)', async () => {
+    const reader = make(`${run}-race`, false)
+    const writer = make(`${run}-race`, false)
+    let resurrected = 0
+    for (let i = 0; i < 1_000; i++) {
+      const gate = deferred()
+      const reached = deferred()
+      reader.testHooks = {
+        beforeL2Fill: async () => {
+          reached.resolve()
+          await gate.promise
+        },
+      }
+      const read = reader.getOrSet(`k${i}`, () => `old-${i}`)
+      await reached.promise
+      if (i % 2 === 0) await writer.delete(`k${i}`)
+      else await writer.set(`k${i}`, `new-${i}`)
+      gate.resolve()
+      await read
+      if ((await writer.get(`k${i}`)) === `old-${i}`) resurrected++
+    }
+    reader.testHooks = undefined
+    expect(resurrected).toBe(0)
+  })
+
+  it('clear(prefix) never touches keys outside the prefix', async () => {
+    await raw.set('unrelated', '1')
+    await raw.set(`{${run}-clearx::k}`, '1')
+    const c = make(`${run}-clear`, false)
+    await c.set('a', 1)
+    await c.clear()
+    expect(await raw.get('unrelated')).toBe('1')
+    expect(await raw.get(`{${run}-clearx::k}`)).toBe('1')
+    expect(await c.get('a')).toBeUndefined()
+  })
+})
+
+describe('failure handling', () => {
+  it('breaker opens on a dead Redis, L1 keeps serving, and it recovers on its own', async () => {
+    const own = await startRedis()
+    const l2 = new RedisL2({ redis: own.url, commandTimeout: 100, breaker: { failures: 3, openFor: 200 } })
+    const c = createCache({ prefix: 'brk', l1: memoryL1(), l2, ttl: 60_000 })
+    await c.set('hot', 'value')
+    await own.kill()
+    const failures: string[] = []
+    c.on('error', (e) => failures.push(e.error.code))
+    for (let i = 0; i < 10; i++) {
+      expect(await c.get('hot')).toBe('value') // L1
+      expect(await c.get(`cold${i}`)).toBeUndefined() // L2 read fails → miss
+    }
+    expect(l2.breaker.state).not.toBe('closed')
+    expect(failures).toContain(errors.E_L2_UNAVAILABLE)
+    await expect(c.set('x', 1)).rejects.toMatchObject({ code: errors.E_L2_UNAVAILABLE })
+    await own.restart()
+    // Bounded: the breaker half-opens after 200 ms and ioredis reconnects with backoff.
+    let recovered = false
+    for (let i = 0; i < 100 && !recovered; i++) {
+      await new Promise((r) => setTimeout(r, 100))
+      recovered = await c.set('x', 2).then(
+        () => true,
+        () => false,
+      )
+    }
+    expect(recovered).toBe(true)
+    expect(l2.breaker.state).toBe('closed')
+    await c.close()
+    await own.stop()
+  })
+
+  it('a frozen Redis (SIGSTOP) never holds calls: every call settles while it is still frozen', async () => {
+    const own = await startRedis()
+    const c = createCache({
+      prefix: 'frz',
+      l1: memoryL1(),
+      l2: redisL2({ redis: own.url, commandTimeout: 150, breaker: { failures: 5, openFor: 500 } }),
+      timeouts: { hard: 300 },
+    })
+    c.on('error', () => undefined)
+    await c.set('hot', 'v')
+    await own.freeze()
+    const settledWhileFrozen: boolean[] = []
+    let frozen = true
+    const calls = Array.from({ length: 200 }, (_, i) => {
+      const op = i % 4 === 0 ? c.get('hot') : i % 4 === 1 ? c.get(`cold${i}`) : i % 4 === 2 ? c.getOrSet(`load${i}`, () => i) : c.set(`w${i}`, i)
+      return op.then(
+        () => settledWhileFrozen.push(frozen),
+        () => settledWhileFrozen.push(frozen),
+      )
+    })
+    await Promise.all(calls)
+    frozen = false
+    await own.thaw()
+    expect(settledWhileFrozen).toHaveLength(200)
+    expect(settledWhileFrozen.every(Boolean)).toBe(true)
+    expect(await c.get('hot')).toBe('v')
+    await c.close()
+    await own.stop()
+  })
+})
