@@ -2,7 +2,13 @@ import type { Entry, L1Entry } from './contracts.js'
 import { Engine, type BatchLoader, type EngineHooks, type Loader } from './engine.js'
 import { CacheError, errors, invalidOption } from './errors.js'
 import type { CacheEventName, CacheStats, Listener } from './events.js'
-import { PREFIX_PATTERN, resolveCall, resolveOptions, type CacheOptions, type EntryOptions } from './options.js'
+import {
+  PREFIX_PATTERN,
+  resolveCall,
+  resolveOptions,
+  type CacheOptions,
+  type EntryOptions,
+} from './options.js'
 
 export interface SetManyItem<V> {
   key: string
@@ -33,17 +39,27 @@ export class Cache {
   }
 
   #key(key: string): string {
-    if (typeof key !== 'string' || key.length === 0 || key.length > this.#max) throw this.#badKey(key)
+    if (typeof key !== 'string' || key.length === 0 || key.length > this.#max)
+      throw this.#badKey(key)
     return this.#kp + key
   }
 
   #badKey(key: unknown): CacheError {
-    const what = typeof key === 'string' ? (key.length === 0 ? 'an empty string' : `${key.length} characters long`) : `a ${typeof key}`
-    return new CacheError(errors.E_INVALID_KEY, `[core] keys must be non-empty strings of at most ${this.#max} characters (got ${what})`)
+    const what =
+      typeof key === 'string'
+        ? key.length === 0
+          ? 'an empty string'
+          : `${key.length} characters long`
+        : `a ${typeof key}`
+    return new CacheError(
+      errors.E_INVALID_KEY,
+      `[core] keys must be non-empty strings of at most ${this.#max} characters (got ${what})`,
+    )
   }
 
   #keys(keys: readonly string[]): string[] {
-    if (!Array.isArray(keys)) throw new CacheError(errors.E_INVALID_KEY, '[core] expected an array of keys')
+    if (!Array.isArray(keys))
+      throw new CacheError(errors.E_INVALID_KEY, '[core] expected an array of keys')
     return (keys as readonly unknown[]).map((k) => this.#key(k as string))
   }
 
@@ -55,7 +71,11 @@ export class Cache {
   /** A view whose keys live in namespace `name` (nested under this view's namespace). */
   namespace(name: string): Cache {
     if (typeof name !== 'string' || !PREFIX_PATTERN.test(name)) {
-      throw invalidOption('core', 'namespace', `names must be 1-64 characters of letters, digits, '_', '-', '.' (got ${JSON.stringify(name)})`)
+      throw invalidOption(
+        'core',
+        'namespace',
+        `names must be 1-64 characters of letters, digits, '_', '-', '.' (got ${JSON.stringify(name)})`,
+      )
     }
     return new Cache(this.#e, this.#ns ? `${this.#ns}/${name}` : name)
   }
@@ -74,7 +94,11 @@ export class Cache {
     const l1 = e.l1
     if (l1 !== undefined) {
       const hit = l1.get(k)
-      if (hit !== undefined && hit.freshUntil > e.o.clock.now() && (hit.gen >= e.tagFloor || e.tagsValid(hit))) {
+      if (
+        hit !== undefined &&
+        hit.freshUntil > e.o.clock.now() &&
+        (hit.gen >= e.tagFloor || e.tagsValid(hit))
+      ) {
         e.counters.l1Hits++
         if (e.events.has.hit) e.events.emit('hit', { key: k, tier: 'l1', stale: false })
         return e.out(hit.value) as V
@@ -120,7 +144,11 @@ export class Cache {
     const now = e.o.clock.now()
     full.forEach((k, i) => {
       const hit: L1Entry | undefined = e.l1?.get(k)
-      if (hit !== undefined && hit.freshUntil > now && (hit.gen >= e.tagFloor || e.tagsValid(hit))) {
+      if (
+        hit !== undefined &&
+        hit.freshUntil > now &&
+        (hit.gen >= e.tagFloor || e.tagsValid(hit))
+      ) {
         e.counters.l1Hits++
         out[i] = e.out(hit.value) as V
       } else {
@@ -153,7 +181,11 @@ export class Cache {
    * called ONCE with every key still missing. Keys it leaves out of the returned Map are
    * cached as "not found" (`null`).
    */
-  async getOrSetMany<V>(keys: readonly string[], loader: BatchLoader<V>, options?: EntryOptions): Promise<V[]> {
+  async getOrSetMany<V>(
+    keys: readonly string[],
+    loader: BatchLoader<V>,
+    options?: EntryOptions,
+  ): Promise<V[]> {
     const e = this.#e
     e.assertOpen()
     if (typeof loader !== 'function') throw invalidOption('core', 'loader', 'must be a function')
@@ -175,20 +207,26 @@ export class Cache {
   async setMany(items: readonly SetManyItem<unknown>[]): Promise<void> {
     const e = this.#e
     e.assertOpen()
-    if (!Array.isArray(items)) throw invalidOption('core', 'setMany', 'expects an array of { key, value, options? }')
+    if (!Array.isArray(items))
+      throw invalidOption('core', 'setMany', 'expects an array of { key, value, options? }')
     const prepared = await Promise.all(
       (items as readonly SetManyItem<unknown>[]).map(async (item) => {
         const k = this.#key(item.key)
         if (item.value === undefined) {
-          throw new CacheError(errors.E_UNDEFINED_VALUE, `[core] cannot cache undefined for key "${item.key}"; use null for "not found" or delete()`)
+          throw new CacheError(
+            errors.E_UNDEFINED_VALUE,
+            `[core] cannot cache undefined for key "${item.key}"; use null for "not found" or delete()`,
+          )
         }
         const p = resolveCall(e.o, item.options)
         let tagVersions: readonly number[] | undefined
         if (p.tags.length > 0 && e.l2?.tags) {
-          tagVersions = await e.l2.tags.versions(p.tags.map((t) => e.l2TagName(t))).catch((err: unknown) => {
-            e.reportError(err, 'l2.tags', k)
-            return undefined
-          })
+          tagVersions = await e.l2.tags
+            .versions(p.tags.map((t) => e.l2TagName(t)))
+            .catch((err: unknown) => {
+              e.reportError(err, 'l2.tags', k)
+              return undefined
+            })
         }
         const entry = e.buildEntry(item.value, p, p.ttl, p.tags, tagVersions)
         const bytes = e.l2 ? e.encode(k, entry) : undefined
@@ -201,7 +239,11 @@ export class Cache {
     let failure: unknown
     if (e.l2) {
       const now = e.o.clock.now()
-      const writes = prepared.map((x) => ({ key: x.k, value: x.bytes as Uint8Array, ttlMs: x.entry.staleUntil - now }))
+      const writes = prepared.map((x) => ({
+        key: x.k,
+        value: x.bytes as Uint8Array,
+        ttlMs: x.entry.staleUntil - now,
+      }))
       try {
         if (writes.length === 1) {
           const w = writes[0] as (typeof writes)[number]
@@ -256,12 +298,24 @@ export class Cache {
   async invalidateTags(tags: readonly string[]): Promise<void> {
     const e = this.#e
     e.assertOpen()
-    if (!Array.isArray(tags) || !(tags as readonly unknown[]).every((t) => typeof t === 'string' && t.length > 0 && t.length <= 256)) {
-      throw invalidOption('core', 'tags', 'must be an array of non-empty strings of at most 256 characters')
+    if (
+      !Array.isArray(tags) ||
+      !(tags as readonly unknown[]).every(
+        (t) => typeof t === 'string' && t.length > 0 && t.length <= 256,
+      )
+    ) {
+      throw invalidOption(
+        'core',
+        'tags',
+        'must be an array of non-empty strings of at most 256 characters',
+      )
     }
     if (tags.length === 0) return
     if (e.l2 && !e.l2.tags) {
-      throw new CacheError(errors.E_UNSUPPORTED, `[core] the ${e.l2.name} driver does not keep tag versions`)
+      throw new CacheError(
+        errors.E_UNSUPPORTED,
+        `[core] the ${e.l2.name} driver does not keep tag versions`,
+      )
     }
     // Invalidate locally before and after the L2 bump: fills racing either side are discarded.
     e.invalidateTagsLocal(tags)

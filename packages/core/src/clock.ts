@@ -34,7 +34,8 @@ export function createFakeClock(start = 1_700_000_000_000): FakeClock {
   const next = (until: number): FakeTimer | undefined => {
     let best: FakeTimer | undefined
     for (const t of timers) {
-      if (t.at <= until && (!best || t.at < best.at || (t.at === best.at && t.seq < best.seq))) best = t
+      if (t.at <= until && (!best || t.at < best.at || (t.at === best.at && t.seq < best.seq)))
+        best = t
     }
     return best
   }

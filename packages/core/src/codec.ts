@@ -30,7 +30,12 @@ export const jsonCodec: Codec = {
   encode: (entry) => withHeader(FormatByte.json1, Buffer.from(JSON.stringify(envelope(entry)))),
   decode: (bytes) => {
     if (bytes[0] !== FormatByte.json1) throw new Error('[core] json: unknown format byte')
-    return checked(JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset + 1, bytes.length - 1).toString('utf8')), 'json')
+    return checked(
+      JSON.parse(
+        Buffer.from(bytes.buffer, bytes.byteOffset + 1, bytes.length - 1).toString('utf8'),
+      ),
+      'json',
+    )
   },
 }
 

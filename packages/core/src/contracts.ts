@@ -167,6 +167,8 @@ export interface BusContext {
 export interface BusDriver {
   readonly name: string
   readonly state: BusState
+  /** The driver's preference for what a gap does to L1 (core's own `onGap` option wins). */
+  readonly onGap?: 'clear' | 'clamp' | undefined
   /** Subscribes; resolves when the subscription is live (or rejects). */
   start(context: BusContext): Promise<void>
   publish(message: BusMessage): Promise<void>

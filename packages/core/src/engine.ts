@@ -166,8 +166,20 @@ export class Engine {
     if (this.#closed) throw new CacheError(errors.E_CLOSED, '[core] the cache is closed')
   }
 
-  reportError(err: unknown, operation: string, key?: string, code: CacheError['code'] = errors.E_L2_UNAVAILABLE): CacheError {
-    const error = err instanceof CacheError ? err : new CacheError(code, `[core] ${operation} failed: ${String((err as Error | undefined)?.message ?? err)}`, { cause: err })
+  reportError(
+    err: unknown,
+    operation: string,
+    key?: string,
+    code: CacheError['code'] = errors.E_L2_UNAVAILABLE,
+  ): CacheError {
+    const error =
+      err instanceof CacheError
+        ? err
+        : new CacheError(
+            code,
+            `[core] ${operation} failed: ${String((err as Error | undefined)?.message ?? err)}`,
+            { cause: err },
+          )
     this.counters.errors++
     if (this.events.has.error) this.events.emit('error', { error, operation, key })
     return error
@@ -184,7 +196,13 @@ export class Engine {
     return j > 0 ? Math.max(1, Math.round(ttl * (1 - j + Math.random() * 2 * j))) : ttl
   }
 
-  buildEntry(value: unknown, p: CallPolicy, ttl: number, tags: readonly string[], tagVersions: readonly number[] | undefined): Entry {
+  buildEntry(
+    value: unknown,
+    p: CallPolicy,
+    ttl: number,
+    tags: readonly string[],
+    tagVersions: readonly number[] | undefined,
+  ): Entry {
     const now = this.o.clock.now()
     const negative = value === null
     const life = this.#jitter(negative ? (p.negativeTtl ?? ttl) : ttl)
@@ -207,7 +225,9 @@ export class Engine {
   }
 
   out<V>(value: V): V {
-    return this.o.clone && value !== null && typeof value === 'object' ? structuredClone(value) : value
+    return this.o.clone && value !== null && typeof value === 'object'
+      ? structuredClone(value)
+      : value
   }
 
   /** Valid w.r.t. tag invalidations this process knows of. */
@@ -308,7 +328,10 @@ export class Engine {
       version: entry.version,
       negative: entry.negative,
       gen,
-      refreshAt: ra > 0 && p !== undefined ? entry.createdAt + (entry.freshUntil - entry.createdAt) * ra : Infinity,
+      refreshAt:
+        ra > 0 && p !== undefined
+          ? entry.createdAt + (entry.freshUntil - entry.createdAt) * ra
+          : Infinity,
     }
     l1.set(key, l1e, life)
   }
@@ -324,10 +347,17 @@ export class Engine {
     try {
       bytes = l2.codec.encode(entry)
     } catch (err) {
-      throw new CacheError(errors.E_NOT_SERIALIZABLE, `[core] the value for key "${key}" cannot be encoded by the ${l2.codec.name} codec`, { cause: err })
+      throw new CacheError(
+        errors.E_NOT_SERIALIZABLE,
+        `[core] the value for key "${key}" cannot be encoded by the ${l2.codec.name} codec`,
+        { cause: err },
+      )
     }
     if (bytes.length > this.o.maxValueBytes) {
-      throw new CacheError(errors.E_VALUE_TOO_LARGE, `[core] the value for key "${key}" is ${bytes.length} bytes encoded, over maxValueBytes (${this.o.maxValueBytes})`)
+      throw new CacheError(
+        errors.E_VALUE_TOO_LARGE,
+        `[core] the value for key "${key}" is ${bytes.length} bytes encoded, over maxValueBytes (${this.o.maxValueBytes})`,
+      )
     }
     return bytes
   }
@@ -337,7 +367,15 @@ export class Engine {
       return (this.l2 as L2Driver).codec.decode(bytes)
     } catch (err) {
       this.counters.corrupt++
-      this.reportError(new CacheError(errors.E_CORRUPT_ENTRY, `[core] L2 holds bytes for key "${key}" that are not a valid entry; deleted`, { cause: err }), 'l2.decode', key)
+      this.reportError(
+        new CacheError(
+          errors.E_CORRUPT_ENTRY,
+          `[core] L2 holds bytes for key "${key}" that are not a valid entry; deleted`,
+          { cause: err },
+        ),
+        'l2.decode',
+        key,
+      )
       void this.l2?.delete([key]).catch(() => undefined)
       return undefined
     }
@@ -360,7 +398,10 @@ export class Engine {
   }
 
   /** Reads one key from L2: decoded, tag-checked; errors are reported and read as a miss. */
-  async l2Read(key: string, lease: boolean): Promise<{ entry?: Entry | undefined; token?: string | undefined }> {
+  async l2Read(
+    key: string,
+    lease: boolean,
+  ): Promise<{ entry?: Entry | undefined; token?: string | undefined }> {
     const l2 = this.l2 as L2Driver
     try {
       let bytes: Uint8Array | undefined
@@ -383,7 +424,9 @@ export class Engine {
     const l2 = this.l2 as L2Driver
     try {
       const raw = await l2.getMany(keys)
-      const entries = raw.map((b, i) => (b === undefined ? undefined : this.#decode(keys[i] as string, b)))
+      const entries = raw.map((b, i) =>
+        b === undefined ? undefined : this.#decode(keys[i] as string, b),
+      )
       const tagged = entries.filter((e): e is Entry => e !== undefined && e.tags.length > 0)
       if (tagged.length > 0) {
         const ok = await this.#tagsCurrent(tagged)
@@ -399,7 +442,12 @@ export class Engine {
   }
 
   /** Stores a loaded entry in L2, through the lease when there is one. Never throws. */
-  async #fillL2(key: string, entry: Entry, token: string | undefined, start: number): Promise<void> {
+  async #fillL2(
+    key: string,
+    entry: Entry,
+    token: string | undefined,
+    start: number,
+  ): Promise<void> {
     const l2 = this.l2
     if (!l2) return
     try {
@@ -452,20 +500,37 @@ export class Engine {
   }
 
   /** `getOrSet` after an L1 miss: join or start the key's flight. */
-  async getOrSetSlow<V>(key: string, userKey: string, loader: Loader<V>, options: EntryOptions | undefined): Promise<V> {
+  async getOrSetSlow<V>(
+    key: string,
+    userKey: string,
+    loader: Loader<V>,
+    options: EntryOptions | undefined,
+  ): Promise<V> {
     if (this.l1) this.counters.l1Misses++
     let flight = this.#flights.get(key)
     if (flight) {
       this.counters.coalesced++
     } else {
-      flight = this.#startFlight(key, userKey, loader as Loader<unknown>, resolveCall(this.o, options), undefined)
+      flight = this.#startFlight(
+        key,
+        userKey,
+        loader as Loader<unknown>,
+        resolveCall(this.o, options),
+        undefined,
+      )
     }
     const outcome = await Promise.race([flight.promise, flight.soft])
     return this.out(outcome.entry.value) as V
   }
 
   /** A hit past the refresh-ahead point: refresh once in the background. */
-  refreshAhead(key: string, userKey: string, loader: Loader<unknown>, options: EntryOptions | undefined, current: L1Entry): void {
+  refreshAhead(
+    key: string,
+    userKey: string,
+    loader: Loader<unknown>,
+    options: EntryOptions | undefined,
+    current: L1Entry,
+  ): void {
     if (this.#flights.has(key)) return
     let policy: CallPolicy
     try {
@@ -477,20 +542,36 @@ export class Engine {
     flight.promise.catch(() => undefined)
   }
 
-  #startFlight(key: string, userKey: string, loader: Loader<unknown>, p: CallPolicy, refreshing: Entry | undefined): Flight {
+  #startFlight(
+    key: string,
+    userKey: string,
+    loader: Loader<unknown>,
+    p: CallPolicy,
+    refreshing: Entry | undefined,
+  ): Flight {
     let resolveSoft!: (o: Outcome) => void
     const soft = new Promise<Outcome>((resolve) => (resolveSoft = resolve))
     const flight: Flight = { promise: undefined as unknown as Promise<Outcome>, soft, resolveSoft }
     const start = this.beginFill(key)
-    flight.promise = this.#runFlight(key, userKey, loader, p, flight, start, refreshing).finally(() => {
-      this.endFill(key)
-      if (this.#flights.get(key) === flight) this.#flights.delete(key)
-    })
+    flight.promise = this.#runFlight(key, userKey, loader, p, flight, start, refreshing).finally(
+      () => {
+        this.endFill(key)
+        if (this.#flights.get(key) === flight) this.#flights.delete(key)
+      },
+    )
     this.#flights.set(key, flight)
     return flight
   }
 
-  async #runFlight(key: string, userKey: string, loader: Loader<unknown>, p: CallPolicy, flight: Flight, start: number, refreshing: Entry | undefined): Promise<Outcome> {
+  async #runFlight(
+    key: string,
+    userKey: string,
+    loader: Loader<unknown>,
+    p: CallPolicy,
+    flight: Flight,
+    start: number,
+    refreshing: Entry | undefined,
+  ): Promise<Outcome> {
     const clock = this.o.clock
     let stale = refreshing ?? this.staleFromL1(key)
     let token: string | undefined
@@ -519,7 +600,16 @@ export class Engine {
     return this.#load(key, userKey, loader, p, flight, start, stale, token)
   }
 
-  async #loadUnderLock(key: string, userKey: string, loader: Loader<unknown>, p: CallPolicy, flight: Flight, start: number, stale: Entry | undefined, token: string | undefined): Promise<Outcome> {
+  async #loadUnderLock(
+    key: string,
+    userKey: string,
+    loader: Loader<unknown>,
+    p: CallPolicy,
+    flight: Flight,
+    start: number,
+    stale: Entry | undefined,
+    token: string | undefined,
+  ): Promise<Outcome> {
     const locks = (this.l2 as L2Driver).locks as NonNullable<L2Driver['locks']>
     const clock = this.o.clock
     const deadline = clock.now() + this.o.lockTtl
@@ -560,7 +650,16 @@ export class Engine {
     }
   }
 
-  async #load(key: string, userKey: string, loader: Loader<unknown>, p: CallPolicy, flight: Flight, start: number, stale: Entry | undefined, token: string | undefined): Promise<Outcome> {
+  async #load(
+    key: string,
+    userKey: string,
+    loader: Loader<unknown>,
+    p: CallPolicy,
+    flight: Flight,
+    start: number,
+    stale: Entry | undefined,
+    token: string | undefined,
+  ): Promise<Outcome> {
     const clock = this.o.clock
     this.counters.loads++
     // Mutable through the loader context (an object, so the compiler sees the writes).
@@ -603,7 +702,10 @@ export class Engine {
       if (p.hard > 0) {
         const timedOut = new Promise<never>((_, reject) => {
           hardTimer = clock.setTimeout(() => {
-            const err = new CacheError(errors.E_LOADER_TIMEOUT, `[core] loader for key "${userKey}" did not finish within the hard timeout (${p.hard} ms)`)
+            const err = new CacheError(
+              errors.E_LOADER_TIMEOUT,
+              `[core] loader for key "${userKey}" did not finish within the hard timeout (${p.hard} ms)`,
+            )
             controller.abort(err)
             reject(err)
           }, p.hard)
@@ -617,16 +719,29 @@ export class Engine {
       this.counters.loadErrors++
       const error = CacheError.is(err, errors.E_LOADER_TIMEOUT)
         ? err
-        : new CacheError(errors.E_LOADER_ERROR, `[core] loader for key "${userKey}" failed: ${String((err as Error | undefined)?.message ?? err)}`, { cause: err })
+        : new CacheError(
+            errors.E_LOADER_ERROR,
+            `[core] loader for key "${userKey}" failed: ${String((err as Error | undefined)?.message ?? err)}`,
+            { cause: err },
+          )
       this.reportError(error, 'loader', key)
-      if (stale !== undefined) return this.#failSafe(key, stale, start, error.code === errors.E_LOADER_TIMEOUT ? 'hard-timeout' : 'loader-error')
+      if (stale !== undefined)
+        return this.#failSafe(
+          key,
+          stale,
+          start,
+          error.code === errors.E_LOADER_TIMEOUT ? 'hard-timeout' : 'loader-error',
+        )
       throw error
     } finally {
       if (softTimer !== undefined) clock.clearTimeout(softTimer)
       if (hardTimer !== undefined) clock.clearTimeout(hardTimer)
     }
     if (value === undefined) {
-      throw new CacheError(errors.E_UNDEFINED_VALUE, `[core] loader for key "${userKey}" returned undefined; return null to cache "not found"`)
+      throw new CacheError(
+        errors.E_UNDEFINED_VALUE,
+        `[core] loader for key "${userKey}" returned undefined; return null to cache "not found"`,
+      )
     }
     const tags = chosen.tags
     if (chosen.tagsChanged && tags.length > 0 && this.l2?.tags) {
@@ -638,19 +753,33 @@ export class Engine {
     } else if (chosen.tagsChanged) {
       tagVersions = undefined
     }
-    const entry = this.buildEntry(value, p, chosen.ttl, tags.length > 0 ? tags : NO_TAGS, tagVersions)
+    const entry = this.buildEntry(
+      value,
+      p,
+      chosen.ttl,
+      tags.length > 0 ? tags : NO_TAGS,
+      tagVersions,
+    )
     await this.#fillL2(key, entry, token, start)
     this.fillL1(key, entry, start, p)
     return { entry, tier: 'loader', stale: false }
   }
 
-  #servedStale(key: string, reason: 'loader-error' | 'soft-timeout' | 'hard-timeout' | 'backoff'): void {
+  #servedStale(
+    key: string,
+    reason: 'loader-error' | 'soft-timeout' | 'hard-timeout' | 'backoff',
+  ): void {
     this.counters.staleServed++
     if (this.events.has.stale) this.events.emit('stale', { key, reason })
   }
 
   /** Loader failed with a stale copy at hand: serve it, and back off before the next load. */
-  #failSafe(key: string, stale: Entry, start: number, reason: 'loader-error' | 'hard-timeout'): Outcome {
+  #failSafe(
+    key: string,
+    stale: Entry,
+    start: number,
+    reason: 'loader-error' | 'hard-timeout',
+  ): Outcome {
     this.#servedStale(key, reason)
     const backoff = this.o.graceBackoff
     if (backoff > 0 && this.l1 && this.#fillAllowed(key, stale.tags, start)) {
@@ -663,7 +792,12 @@ export class Engine {
 
   // ------------------------------------------------------------- batch path
 
-  async getOrSetMany<V>(keys: readonly string[], userKeys: readonly string[], loader: BatchLoader<V>, options: EntryOptions | undefined): Promise<V[]> {
+  async getOrSetMany<V>(
+    keys: readonly string[],
+    userKeys: readonly string[],
+    loader: BatchLoader<V>,
+    options: EntryOptions | undefined,
+  ): Promise<V[]> {
     const p = resolveCall(this.o, options)
     const clock = this.o.clock
     const n = keys.length
@@ -703,10 +837,12 @@ export class Engine {
       unique.forEach((k, j) => {
         let resolveSoft!: (o: Outcome) => void
         const soft = new Promise<Outcome>((resolve) => (resolveSoft = resolve))
-        const promise = batch.then((outs) => outs[j] as Outcome | Error).then((o) => {
-          if (o instanceof Error) throw o
-          return o
-        })
+        const promise = batch
+          .then((outs) => outs[j] as Outcome | Error)
+          .then((o) => {
+            if (o instanceof Error) throw o
+            return o
+          })
         const flight: Flight = {
           promise: promise.finally(() => {
             this.endFill(k)
@@ -722,13 +858,22 @@ export class Engine {
     const pendingIdx: number[] = []
     for (let i = 0; i < n; i++) if (results[i] === undefined) pendingIdx.push(i)
     // Promise.all observes every rejection, so one failed key leaves no unhandled ones.
-    const outs = await Promise.all(pendingIdx.map((i) => waiting.get(keys[i] as string) as Promise<Outcome>))
+    const outs = await Promise.all(
+      pendingIdx.map((i) => waiting.get(keys[i] as string) as Promise<Outcome>),
+    )
     pendingIdx.forEach((i, j) => (results[i] = this.out((outs[j] as Outcome).entry.value)))
     return results as V[]
   }
 
   /** Resolves, per key in `unique` order, an outcome or the error for that key. */
-  async #batchFlight<V>(unique: readonly string[], keys: readonly string[], userKeys: readonly string[], loader: BatchLoader<V>, p: CallPolicy, starts: Map<string, number>): Promise<(Outcome | Error)[]> {
+  async #batchFlight<V>(
+    unique: readonly string[],
+    keys: readonly string[],
+    userKeys: readonly string[],
+    loader: BatchLoader<V>,
+    p: CallPolicy,
+    starts: Map<string, number>,
+  ): Promise<(Outcome | Error)[]> {
     const clock = this.o.clock
     const stale = new Map<string, Entry>()
     for (const k of unique) {
@@ -773,7 +918,10 @@ export class Engine {
           loading,
           new Promise<never>((_, reject) => {
             hardTimer = clock.setTimeout(() => {
-              const err = new CacheError(errors.E_LOADER_TIMEOUT, `[core] batch loader did not finish within the hard timeout (${p.hard} ms)`)
+              const err = new CacheError(
+                errors.E_LOADER_TIMEOUT,
+                `[core] batch loader did not finish within the hard timeout (${p.hard} ms)`,
+              )
               controller.abort(err)
               reject(err)
             }, p.hard)
@@ -785,7 +933,13 @@ export class Engine {
       }
     } catch (err) {
       this.counters.loadErrors++
-      const error = CacheError.is(err, errors.E_LOADER_TIMEOUT) ? err : new CacheError(errors.E_LOADER_ERROR, `[core] batch loader failed: ${String((err as Error | undefined)?.message ?? err)}`, { cause: err })
+      const error = CacheError.is(err, errors.E_LOADER_TIMEOUT)
+        ? err
+        : new CacheError(
+            errors.E_LOADER_ERROR,
+            `[core] batch loader failed: ${String((err as Error | undefined)?.message ?? err)}`,
+            { cause: err },
+          )
       this.reportError(error, 'loader')
       for (const j of missing) {
         const k = unique[j] as string
@@ -798,7 +952,9 @@ export class Engine {
     }
     let tagVersions: readonly number[] | undefined
     if (p.tags.length > 0 && this.l2?.tags) {
-      tagVersions = await this.l2.tags.versions(p.tags.map((t) => this.l2TagName(t))).catch(() => undefined)
+      tagVersions = await this.l2.tags
+        .versions(p.tags.map((t) => this.l2TagName(t)))
+        .catch(() => undefined)
     }
     const toStore: { key: string; entry: Entry; j: number }[] = []
     for (const j of missing) {
@@ -807,7 +963,10 @@ export class Engine {
       // A key the loader did not return is "not found": cached as a negative entry.
       const value = loaded.has(uk) ? loaded.get(uk) : null
       if (value === undefined) {
-        outs[j] = new CacheError(errors.E_UNDEFINED_VALUE, `[core] batch loader returned undefined for key "${uk}"; return null or leave the key out for "not found"`)
+        outs[j] = new CacheError(
+          errors.E_UNDEFINED_VALUE,
+          `[core] batch loader returned undefined for key "${uk}"; return null or leave the key out for "not found"`,
+        )
         continue
       }
       const entry = this.buildEntry(value, p, p.ttl, p.tags, tagVersions)
@@ -818,7 +977,11 @@ export class Engine {
       try {
         const items = toStore
           .filter((s) => this.#fillAllowed(s.key, s.entry.tags, starts.get(s.key) ?? 0))
-          .map((s) => ({ key: s.key, value: this.encode(s.key, s.entry), ttlMs: s.entry.staleUntil - clock.now() }))
+          .map((s) => ({
+            key: s.key,
+            value: this.encode(s.key, s.entry),
+            ttlMs: s.entry.staleUntil - clock.now(),
+          }))
         await this.l2.setMany(items)
       } catch (err) {
         if (!CacheError.is(err)) this.counters.l2Errors++
@@ -857,7 +1020,9 @@ export class Engine {
         break
       case 'clear':
       case 'clear-namespace': {
-        const prefixes = (m.prefixes ?? []).filter((p) => typeof p === 'string' && p.startsWith(own))
+        const prefixes = (m.prefixes ?? []).filter(
+          (p) => typeof p === 'string' && p.startsWith(own),
+        )
         if (prefixes.length > 0) this.clearLocal(prefixes)
         break
       }
@@ -905,7 +1070,13 @@ export class Engine {
     const c = this.counters
     return {
       name: this.o.name,
-      l1: { hits: c.l1Hits, misses: c.l1Misses, entries: this.l1?.size ?? 0, bytes: this.l1?.bytes ?? 0, evictions: { ...c.evictions } },
+      l1: {
+        hits: c.l1Hits,
+        misses: c.l1Misses,
+        entries: this.l1?.size ?? 0,
+        bytes: this.l1?.bytes ?? 0,
+        evictions: { ...c.evictions },
+      },
       l2: { hits: c.l2Hits, misses: c.l2Misses, errors: c.l2Errors, corrupt: c.corrupt },
       loads: c.loads,
       loadErrors: c.loadErrors,
@@ -935,7 +1106,12 @@ export class Engine {
     await Promise.allSettled([...this.#flights.values()].map((f) => f.promise))
     const dropped = this.#publisher?.close() ?? 0
     if (dropped > 0) {
-      this.reportError(new Error(`${dropped} invalidations were still queued for the bus at close`), 'close', undefined, errors.E_BUS_UNAVAILABLE)
+      this.reportError(
+        new Error(`${dropped} invalidations were still queued for the bus at close`),
+        'close',
+        undefined,
+        errors.E_BUS_UNAVAILABLE,
+      )
     }
     await this.o.bus?.close()
     await this.l2?.close()

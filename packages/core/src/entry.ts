@@ -17,7 +17,10 @@ export function isEntry(v: unknown): v is Entry {
   const tags = e['tags']
   if (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string')) return false
   const tv = e['tagVersions']
-  if (tv !== undefined && (!Array.isArray(tv) || tv.length !== tags.length || !tv.every(isFiniteNumber))) {
+  if (
+    tv !== undefined &&
+    (!Array.isArray(tv) || tv.length !== tags.length || !tv.every(isFiniteNumber))
+  ) {
     return false
   }
   const neg = e['negative']

@@ -63,7 +63,13 @@ export class Emitter {
 
 export interface CacheStats {
   name: string
-  l1: { hits: number; misses: number; entries: number; bytes: number; evictions: Record<string, number> }
+  l1: {
+    hits: number
+    misses: number
+    entries: number
+    bytes: number
+    evictions: Record<string, number>
+  }
   l2: { hits: number; misses: number; errors: number; corrupt: number }
   loads: number
   loadErrors: number

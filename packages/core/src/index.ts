@@ -6,7 +6,14 @@ export { toMs, type Duration } from './duration.js'
 export { systemClock } from './clock.js'
 export { jsonCodec, v8Codec, FormatByte } from './codec.js'
 export { isEntry, envelope } from './entry.js'
-export { Emitter, type CacheEvents, type CacheEventName, type CacheStats, type Tier, type Listener } from './events.js'
+export {
+  Emitter,
+  type CacheEvents,
+  type CacheEventName,
+  type CacheStats,
+  type Tier,
+  type Listener,
+} from './events.js'
 export { MemoryL2, memoryL2, type MemoryL2Options } from './memory/l2.js'
 export { MemoryBus, MemoryBusHub, memoryBus } from './memory/bus.js'
 export {

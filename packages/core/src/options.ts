@@ -106,7 +106,12 @@ export interface EntryOptions {
 
 export const PREFIX_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/
 
-function fraction(value: number | undefined, option: string, fallback: number, max: number): number {
+function fraction(
+  value: number | undefined,
+  option: string,
+  fallback: number,
+  max: number,
+): number {
   if (value === undefined) return fallback
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value >= max) {
     throw invalidOption('core', option, `must be a number in [0, ${max}) (got ${String(value)})`)
@@ -127,27 +132,42 @@ export function resolveOptions(options: CacheOptions): ResolvedOptions {
   if (typeof options !== 'object') throw invalidOption('core', 'options', 'must be an object')
   const { l1, l2, bus } = options
   if (!l1 && !l2) {
-    throw new CacheError(errors.E_INVALID_OPTION, '[core] createCache needs at least one tier: pass `l1`, `l2`, or both')
+    throw new CacheError(
+      errors.E_INVALID_OPTION,
+      '[core] createCache needs at least one tier: pass `l1`, `l2`, or both',
+    )
   }
   if (bus && !l1) {
     throw invalidOption('core', 'bus', 'needs an `l1`: the bus only invalidates in-process copies')
   }
   const prefix = options.prefix ?? 'strata'
   if (typeof prefix !== 'string' || !PREFIX_PATTERN.test(prefix)) {
-    throw invalidOption('core', 'prefix', `must be 1-64 characters of letters, digits, '_', '-', '.' (got ${JSON.stringify(prefix)})`)
+    throw invalidOption(
+      'core',
+      'prefix',
+      `must be 1-64 characters of letters, digits, '_', '-', '.' (got ${JSON.stringify(prefix)})`,
+    )
   }
   const ttl = toMs(options.ttl, 'ttl') ?? 60_000
   if (ttl <= 0) throw invalidOption('core', 'ttl', 'must be greater than 0')
   const refreshAhead = fraction(options.refreshAhead, 'refreshAhead', 0, 1)
-  const onGap = options.onGap ?? 'clear'
+  const onGap = options.onGap ?? bus?.onGap ?? 'clear'
   if ((onGap as string) !== 'clear' && (onGap as string) !== 'clamp') {
-    throw invalidOption('core', 'onGap', `must be 'clear' or 'clamp' (got ${JSON.stringify(onGap)})`)
+    throw invalidOption(
+      'core',
+      'onGap',
+      `must be 'clear' or 'clamp' (got ${JSON.stringify(onGap)})`,
+    )
   }
   const timeouts = options.timeouts ?? {}
   const soft = toMs(timeouts.soft, 'timeouts.soft') ?? 0
   const hard = toMs(timeouts.hard, 'timeouts.hard') ?? 0
   if (soft > 0 && hard > 0 && soft >= hard) {
-    throw invalidOption('core', 'timeouts.soft', `must be shorter than timeouts.hard (${soft} >= ${hard})`)
+    throw invalidOption(
+      'core',
+      'timeouts.soft',
+      `must be shorter than timeouts.hard (${soft} >= ${hard})`,
+    )
   }
   const distributedLock = options.distributedLock ?? false
   if (distributedLock && !l2?.locks) {
@@ -207,8 +227,15 @@ export function resolveCall(base: ResolvedOptions, o: EntryOptions | undefined):
   const ttl = toMs(o.ttl, 'ttl') ?? base.ttl
   if (ttl <= 0) throw invalidOption('core', 'ttl', 'must be greater than 0')
   const tags = o.tags ?? []
-  if (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string' && t.length > 0 && t.length <= 256)) {
-    throw invalidOption('core', 'tags', 'must be an array of non-empty strings of at most 256 characters')
+  if (
+    !Array.isArray(tags) ||
+    !tags.every((t) => typeof t === 'string' && t.length > 0 && t.length <= 256)
+  ) {
+    throw invalidOption(
+      'core',
+      'tags',
+      'must be an array of non-empty strings of at most 256 characters',
+    )
   }
   const distributedLock = o.distributedLock ?? base.distributedLock
   if (distributedLock && !base.l2?.locks) {

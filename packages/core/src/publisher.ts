@@ -21,7 +21,13 @@ export class Publisher {
   #retryDelay = 50
   static readonly maxQueue = 10_000
 
-  constructor(bus: BusDriver, clock: Clock, source: string, onError: (err: unknown) => void, onSent: () => void) {
+  constructor(
+    bus: BusDriver,
+    clock: Clock,
+    source: string,
+    onError: (err: unknown) => void,
+    onSent: () => void,
+  ) {
     this.#bus = bus
     this.#clock = clock
     this.#source = source

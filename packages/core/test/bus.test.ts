@@ -44,7 +44,12 @@ describe('invalidation bus between replicas (in-process bus)', () => {
 
   it('keys written in one tick go out as one message; fills after a miss are not broadcast', async () => {
     s = setup('l1+l2+bus')
-    await Promise.all([s.cache.set('a', 1), s.cache.set('b', 2), s.cache.delete('c'), s.cache.delete('d')])
+    await Promise.all([
+      s.cache.set('a', 1),
+      s.cache.set('b', 2),
+      s.cache.delete('c'),
+      s.cache.delete('d'),
+    ])
     await s.cache.getOrSet('filled', () => 'x')
     await settle()
     expect(s.cache.stats().bus.published).toBe(2) // one 'set' batch, one 'delete' batch
@@ -70,7 +75,11 @@ describe('invalidation bus between replicas (in-process bus)', () => {
     await settle()
     expect(events).toEqual(['degraded', 'resynced'])
     expect(s.peer!.stats().l1.entries).toBe(0)
-    expect(s.peer!.stats().bus).toMatchObject({ state: 'connected', degradedCount: 1, resyncedCount: 1 })
+    expect(s.peer!.stats().bus).toMatchObject({
+      state: 'connected',
+      degradedCount: 1,
+      resyncedCount: 1,
+    })
     expect(await s.peer!.get('k')).toBe('v') // from L2
   })
 })
@@ -80,13 +89,14 @@ describe('guarded L1 fills (design §6.1)', () => {
     const clock = createFakeClock()
     const l2 = memoryL2({ clock })
     const hub = new MemoryBusHub()
-    const make = () => createCache({ prefix: `race${seed}`, clock, l1: memoryL1({ clock }), l2, bus: hub.bus() })
+    const make = () =>
+      createCache({ prefix: `race${seed}`, clock, l1: memoryL1({ clock }), l2, bus: hub.bus() })
     return { a: make(), b: make(), l2 }
   }
 
   it('1 000 seeded iterations: an L1 fill racing a peer write never keeps the old value', async () => {
     let rng = 42
-    const random = () => ((rng = (rng * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31)
+    const random = () => (rng = (rng * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31
     let stale = 0
     for (let i = 0; i < 1_000; i++) {
       const { a, b } = replicas(i)

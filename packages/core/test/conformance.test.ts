@@ -10,7 +10,12 @@ l2DriverSuite('memoryL2', {
 })
 
 const hub = new MemoryBusHub()
-busDriverSuite('memoryBus', { create: (n) => Array.from({ length: n }, () => hub.bus()), channel: 'conf' })
+busDriverSuite('memoryBus', {
+  create: (n) => Array.from({ length: n }, () => hub.bus()),
+  channel: 'conf',
+})
 
 // l1-memory runs this suite in its own package too; core keeps it here as the reference driver.
-l1DriverSuite('memoryL1 (reference)', { create: ({ maxEntries, clock: c }) => memoryL1({ maxEntries, clock: c }) })
+l1DriverSuite('memoryL1 (reference)', {
+  create: ({ maxEntries, clock: c }) => memoryL1({ maxEntries, clock: c }),
+})

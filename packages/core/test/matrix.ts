@@ -1,4 +1,11 @@
-import { createCache, memoryL2, MemoryBusHub, type Cache, type CacheOptions, type MemoryL2 } from '@strata/core'
+import {
+  createCache,
+  memoryL2,
+  MemoryBusHub,
+  type Cache,
+  type CacheOptions,
+  type MemoryL2,
+} from '@strata/core'
 import { createFakeClock, type FakeClock } from '@strata/core/testing'
 import { memoryL1 } from '@strata/l1-memory'
 
@@ -16,7 +23,10 @@ export interface Setup {
   close(): Promise<void>
 }
 
-export function setup(tiers: Tiers, options: Omit<CacheOptions, 'l1' | 'l2' | 'bus' | 'clock'> = {}): Setup {
+export function setup(
+  tiers: Tiers,
+  options: Omit<CacheOptions, 'l1' | 'l2' | 'bus' | 'clock'> = {},
+): Setup {
   const clock = createFakeClock()
   const l2 = tiers === 'l1' ? undefined : memoryL2({ clock })
   const hub = tiers === 'l1+l2+bus' ? new MemoryBusHub() : undefined

@@ -48,7 +48,10 @@ describe.each(MATRIX)('read path [%s]', (tiers) => {
       await Promise.resolve()
       throw boom
     }
-    const settled = await Promise.allSettled([s.cache.getOrSet('e', load), s.cache.getOrSet('e', load)])
+    const settled = await Promise.allSettled([
+      s.cache.getOrSet('e', load),
+      s.cache.getOrSet('e', load),
+    ])
     expect(calls).toBe(1)
     for (const r of settled) {
       expect(r.status).toBe('rejected')
@@ -85,7 +88,10 @@ describe.each(MATRIX)('read path [%s]', (tiers) => {
   it('without a stale value a failing loader rejects with a CacheError carrying the cause', async () => {
     s = setup(tiers, { ttl: 1000, grace: 60_000 })
     const cause = new Error('nope')
-    await expect(s.cache.getOrSet('x', () => Promise.reject(cause))).rejects.toMatchObject({ code: errors.E_LOADER_ERROR, cause })
+    await expect(s.cache.getOrSet('x', () => Promise.reject(cause))).rejects.toMatchObject({
+      code: errors.E_LOADER_ERROR,
+      cause,
+    })
   })
 
   it('soft timeout: a slow loader with stale present returns stale now and stores the fresh value later', async () => {
@@ -167,7 +173,9 @@ describe.each(MATRIX)('read path [%s]', (tiers) => {
     s.clock.advance(101)
     expect(await s.cache.getOrSet('missing', find)).toBeNull()
     expect(calls).toBe(2)
-    await expect(s.cache.getOrSet('u', () => undefined)).rejects.toMatchObject({ code: errors.E_UNDEFINED_VALUE })
+    await expect(s.cache.getOrSet('u', () => undefined)).rejects.toMatchObject({
+      code: errors.E_UNDEFINED_VALUE,
+    })
   })
 
   it('the loader context sets TTL and tags (adaptive TTL) and sees the stale value', async () => {
@@ -197,9 +205,17 @@ describe.each(MATRIX)('read path [%s]', (tiers) => {
     s = setup(tiers, { ttl: 1000, jitter: 0.2 })
     for (let i = 0; i < 50; i++) await s.cache.set(`j${i}`, i)
     s.clock.advance(799)
-    expect((await s.cache.getMany(Array.from({ length: 50 }, (_, i) => `j${i}`))).every((v) => v !== undefined)).toBe(true)
+    expect(
+      (await s.cache.getMany(Array.from({ length: 50 }, (_, i) => `j${i}`))).every(
+        (v) => v !== undefined,
+      ),
+    ).toBe(true)
     s.clock.advance(402)
-    expect((await s.cache.getMany(Array.from({ length: 50 }, (_, i) => `j${i}`))).every((v) => v === undefined)).toBe(true)
+    expect(
+      (await s.cache.getMany(Array.from({ length: 50 }, (_, i) => `j${i}`))).every(
+        (v) => v === undefined,
+      ),
+    ).toBe(true)
   })
 
   it('getOrSetMany of 100 keys with 40 cached calls the loader once with the 60 missing keys', async () => {

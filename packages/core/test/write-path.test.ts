@@ -53,9 +53,19 @@ describe.each(MATRIX)('write path, tags and namespaces [%s]', (tiers) => {
     await users.set('1', 'user')
     await admins.set('1', 'admin')
     await posts.set('1', 'post')
-    expect([await s.cache.get('1'), await users.get('1'), await admins.get('1'), await posts.get('1')]).toEqual(['root', 'user', 'admin', 'post'])
+    expect([
+      await s.cache.get('1'),
+      await users.get('1'),
+      await admins.get('1'),
+      await posts.get('1'),
+    ]).toEqual(['root', 'user', 'admin', 'post'])
     await users.clear()
-    expect([await s.cache.get('1'), await users.get('1'), await admins.get('1'), await posts.get('1')]).toEqual(['root', undefined, undefined, 'post'])
+    expect([
+      await s.cache.get('1'),
+      await users.get('1'),
+      await admins.get('1'),
+      await posts.get('1'),
+    ]).toEqual(['root', undefined, undefined, 'post'])
     await s.cache.clear()
     expect(await posts.get('1')).toBeUndefined()
     expect(await s.cache.get('1')).toBeUndefined()
@@ -110,17 +120,25 @@ describe('bad input', () => {
   it('rejects invalid keys with E_INVALID_KEY', async () => {
     for (const bad of ['', 'x'.repeat(1025), 42, undefined, null]) {
       await expect(s.cache.get(bad as string)).rejects.toMatchObject({ code: errors.E_INVALID_KEY })
-      await expect(s.cache.set(bad as string, 1)).rejects.toMatchObject({ code: errors.E_INVALID_KEY })
+      await expect(s.cache.set(bad as string, 1)).rejects.toMatchObject({
+        code: errors.E_INVALID_KEY,
+      })
     }
     await expect(s.cache.getMany(['ok', ''])).rejects.toMatchObject({ code: errors.E_INVALID_KEY })
   })
 
   it('rejects undefined values and oversized values', async () => {
-    await expect(s.cache.set('u', undefined)).rejects.toMatchObject({ code: errors.E_UNDEFINED_VALUE })
+    await expect(s.cache.set('u', undefined)).rejects.toMatchObject({
+      code: errors.E_UNDEFINED_VALUE,
+    })
     const small = createCache({ l2: memoryL2(), maxValueBytes: 100 })
-    await expect(small.set('big', 'x'.repeat(1000))).rejects.toMatchObject({ code: errors.E_VALUE_TOO_LARGE })
+    await expect(small.set('big', 'x'.repeat(1000))).rejects.toMatchObject({
+      code: errors.E_VALUE_TOO_LARGE,
+    })
     expect(await small.get('big')).toBeUndefined()
-    await expect(small.set('fn', { f: () => 1 })).rejects.toMatchObject({ code: errors.E_NOT_SERIALIZABLE })
+    await expect(small.set('fn', { f: () => 1 })).rejects.toMatchObject({
+      code: errors.E_NOT_SERIALIZABLE,
+    })
   })
 
   it('validates options at construction and names the option', () => {
@@ -140,7 +158,10 @@ describe('bad input', () => {
     expectOption(() => createCache({ l1: memoryL1(), jitter: 2 }), 'jitter')
     expectOption(() => createCache({ l1: memoryL1(), refreshAhead: 1 }), 'refreshAhead')
     expectOption(() => createCache({ l1: memoryL1(), prefix: 'a:b' }), 'prefix')
-    expectOption(() => createCache({ l1: memoryL1(), timeouts: { soft: 500, hard: 100 } }), 'timeouts.soft')
+    expectOption(
+      () => createCache({ l1: memoryL1(), timeouts: { soft: 500, hard: 100 } }),
+      'timeouts.soft',
+    )
     expectOption(() => createCache({ l1: memoryL1(), distributedLock: true }), 'distributedLock')
     expectOption(() => memoryL1({ maxEntries: 0 }), 'maxEntries')
     expectOption(() => memoryL1({ maxBytes: -5 }), 'maxBytes')

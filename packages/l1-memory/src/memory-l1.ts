@@ -39,7 +39,11 @@ const REASONS: Record<LRUCache.DisposeReason, EvictionReason> = {
 function nonNegativeInt(value: number | undefined, option: string, fallback: number): number {
   if (value === undefined) return fallback
   if (!Number.isSafeInteger(value) || value < 0) {
-    throw invalidOption('l1-memory', option, `must be a non-negative integer (got ${String(value)})`)
+    throw invalidOption(
+      'l1-memory',
+      option,
+      `must be a non-negative integer (got ${String(value)})`,
+    )
   }
   return value
 }
@@ -58,13 +62,22 @@ export class MemoryL1 implements L1Driver {
   #clearing = false
 
   constructor(options: MemoryL1Options = {}) {
-    if (typeof options !== 'object') throw invalidOption('l1-memory', 'options', 'must be an object')
+    if (typeof options !== 'object')
+      throw invalidOption('l1-memory', 'options', 'must be an object')
     const maxEntries = nonNegativeInt(options.maxEntries, 'maxEntries', 10_000)
     if (maxEntries === 0) throw invalidOption('l1-memory', 'maxEntries', 'must be at least 1')
     this.#maxBytes = nonNegativeInt(options.maxBytes, 'maxBytes', 0)
-    const maxEntryBytes = nonNegativeInt(options.maxEntryBytes, 'maxEntryBytes', Math.floor(this.#maxBytes / 4))
+    const maxEntryBytes = nonNegativeInt(
+      options.maxEntryBytes,
+      'maxEntryBytes',
+      Math.floor(this.#maxBytes / 4),
+    )
     if (this.#maxBytes > 0 && maxEntryBytes > this.#maxBytes) {
-      throw invalidOption('l1-memory', 'maxEntryBytes', `cannot exceed maxBytes (${maxEntryBytes} > ${this.#maxBytes})`)
+      throw invalidOption(
+        'l1-memory',
+        'maxEntryBytes',
+        `cannot exceed maxBytes (${maxEntryBytes} > ${this.#maxBytes})`,
+      )
     }
     if (options.sizeOf !== undefined && typeof options.sizeOf !== 'function') {
       throw invalidOption('l1-memory', 'sizeOf', 'must be a function')

@@ -41,7 +41,8 @@ export function estimateSize(value: unknown): number {
         }
         if (v instanceof Map || v instanceof Set) {
           let sum = 64
-          for (const item of v instanceof Map ? v.entries() : v.values()) sum += 16 + walk(item, depth + 1)
+          for (const item of v instanceof Map ? v.entries() : v.values())
+            sum += 16 + walk(item, depth + 1)
           return sum
         }
         let sum = 32

@@ -4,7 +4,16 @@ import { estimateSize, memoryL1 } from '../src/index.js'
 
 l1DriverSuite('memoryL1', { create: ({ maxEntries, clock }) => memoryL1({ maxEntries, clock }) })
 
-const entry = (value: unknown) => ({ value, createdAt: 0, freshUntil: 1, staleUntil: 2, tags: [], version: 1, gen: 0, refreshAt: Infinity })
+const entry = (value: unknown) => ({
+  value,
+  createdAt: 0,
+  freshUntil: 1,
+  staleUntil: 2,
+  tags: [],
+  version: 1,
+  gen: 0,
+  refreshAt: Infinity,
+})
 
 describe('memoryL1 specifics', () => {
   it('bounds estimated bytes and rejects single entries over maxEntryBytes', () => {

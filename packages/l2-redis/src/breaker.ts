@@ -40,7 +40,10 @@ export class Breaker {
       this.#probing = true
       return
     }
-    throw new CacheError(errors.E_L2_UNAVAILABLE, '[l2-redis] circuit breaker is open: Redis failed repeatedly, not waiting on it')
+    throw new CacheError(
+      errors.E_L2_UNAVAILABLE,
+      '[l2-redis] circuit breaker is open: Redis failed repeatedly, not waiting on it',
+    )
   }
 
   success(): void {

@@ -67,7 +67,10 @@ export function msgpackCodec(opts: MsgpackCodecOptions = {}): Codec {
       return out
     },
     decode(bytes: Uint8Array): Entry {
-      if (bytes.length > maxBytes) throw new Error(`[l2-redis] entry of ${bytes.length} bytes exceeds the decode cap (${maxBytes})`)
+      if (bytes.length > maxBytes)
+        throw new Error(
+          `[l2-redis] entry of ${bytes.length} bytes exceeds the decode cap (${maxBytes})`,
+        )
       const format = bytes[0]
       if (format !== MSGPACK_V1) {
         // Entries written by the JSON codec stay readable when a deployment switches codecs.

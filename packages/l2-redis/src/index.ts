@@ -1,3 +1,8 @@
 export { RedisL2, redisL2, type RedisL2Options } from './redis-l2.js'
-export { msgpackCodec, jsonCodecReadingMsgpack, MSGPACK_V1, type MsgpackCodecOptions } from './codec.js'
+export {
+  msgpackCodec,
+  jsonCodecReadingMsgpack,
+  MSGPACK_V1,
+  type MsgpackCodecOptions,
+} from './codec.js'
 export { Breaker, type BreakerOptions } from './breaker.js'

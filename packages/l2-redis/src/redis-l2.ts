@@ -73,12 +73,20 @@ export class RedisL2 implements L2Driver {
 
   constructor(options: RedisL2Options) {
     if (typeof options !== 'object' || (options as Partial<RedisL2Options>).redis === undefined) {
-      throw invalidOption('l2-redis', 'redis', 'is required: a URL, ioredis options, or an ioredis client')
+      throw invalidOption(
+        'l2-redis',
+        'redis',
+        'is required: a URL, ioredis options, or an ioredis client',
+      )
     }
     const { redis } = options
     this.#timeout = options.commandTimeout ?? 200
     if (!Number.isFinite(this.#timeout) || this.#timeout <= 0) {
-      throw invalidOption('l2-redis', 'commandTimeout', `must be a positive number of ms (got ${String(options.commandTimeout)})`)
+      throw invalidOption(
+        'l2-redis',
+        'commandTimeout',
+        `must be a positive number of ms (got ${String(options.commandTimeout)})`,
+      )
     }
     this.#maxValueBytes = options.maxValueBytes ?? 8 * 1024 * 1024
     if (!Number.isSafeInteger(this.#maxValueBytes) || this.#maxValueBytes <= 0) {
@@ -88,8 +96,18 @@ export class RedisL2 implements L2Driver {
     const codec = options.codec ?? 'msgpack'
     if (codec === 'msgpack') this.codec = msgpackCodec({ maxBytes: this.#maxValueBytes })
     else if (codec === 'json') this.codec = jsonCodecReadingMsgpack()
-    else if (typeof codec === 'object' && typeof codec.encode === 'function' && typeof codec.decode === 'function') this.codec = codec
-    else throw invalidOption('l2-redis', 'codec', `must be 'msgpack', 'json' or a Codec (got ${JSON.stringify(codec)})`)
+    else if (
+      typeof codec === 'object' &&
+      typeof codec.encode === 'function' &&
+      typeof codec.decode === 'function'
+    )
+      this.codec = codec
+    else
+      throw invalidOption(
+        'l2-redis',
+        'codec',
+        `must be 'msgpack', 'json' or a Codec (got ${JSON.stringify(codec)})`,
+      )
     if (redis instanceof Redis || redis instanceof Cluster) {
       this.client = redis
       this.#owned = false
@@ -100,7 +118,11 @@ export class RedisL2 implements L2Driver {
       this.client = new Redis({ ...STRATA_CLIENT_DEFAULTS, ...redis })
       this.#owned = true
     } else {
-      throw invalidOption('l2-redis', 'redis', 'must be a URL, ioredis options, or an ioredis client')
+      throw invalidOption(
+        'l2-redis',
+        'redis',
+        'must be a URL, ioredis options, or an ioredis client',
+      )
     }
     this.#isCluster = this.client instanceof Cluster
     // Errors surface through command rejections; an unhandled 'error' event would crash.
@@ -138,7 +160,12 @@ export class RedisL2 implements L2Driver {
     let timer: ReturnType<typeof setTimeout> | undefined
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        reject(new CacheError(errors.E_L2_TIMEOUT, `[l2-redis] ${what} did not answer within ${this.#timeout} ms`))
+        reject(
+          new CacheError(
+            errors.E_L2_TIMEOUT,
+            `[l2-redis] ${what} did not answer within ${this.#timeout} ms`,
+          ),
+        )
       }, this.#timeout)
     })
     try {
@@ -153,13 +180,22 @@ export class RedisL2 implements L2Driver {
     } catch (err) {
       this.breaker.failure()
       if (err instanceof CacheError) throw err
-      throw new CacheError(errors.E_L2_UNAVAILABLE, `[l2-redis] ${what} failed: ${(err as Error).message}`, { cause: err })
+      throw new CacheError(
+        errors.E_L2_UNAVAILABLE,
+        `[l2-redis] ${what} failed: ${(err as Error).message}`,
+        { cause: err },
+      )
     } finally {
       clearTimeout(timer)
     }
   }
 
-  async #evalsha(c: Redis | Cluster, s: Script, keys: string[], args: (string | Buffer | number)[]): Promise<unknown> {
+  async #evalsha(
+    c: Redis | Cluster,
+    s: Script,
+    keys: string[],
+    args: (string | Buffer | number)[],
+  ): Promise<unknown> {
     try {
       return await c.callBuffer('EVALSHA', s.sha, keys.length, ...keys, ...args)
     } catch (err) {
@@ -182,7 +218,10 @@ export class RedisL2 implements L2Driver {
 
   #checkSize(key: string, value: Uint8Array): void {
     if (value.length > this.#maxValueBytes) {
-      throw new CacheError(errors.E_VALUE_TOO_LARGE, `[l2-redis] value for "${key}" is ${value.length} bytes, over maxValueBytes (${this.#maxValueBytes})`)
+      throw new CacheError(
+        errors.E_VALUE_TOO_LARGE,
+        `[l2-redis] value for "${key}" is ${value.length} bytes, over maxValueBytes (${this.#maxValueBytes})`,
+      )
     }
   }
 
@@ -216,7 +255,12 @@ export class RedisL2 implements L2Driver {
     const token = randomUUID()
     const vk = RedisL2.valueKey(key)
     return this.#run('GET+lease', async (c) => {
-      const v = (await this.#evalsha(c, GET_WITH_LEASE, [vk, `${vk}:lease`], [token, this.#leaseTtl])) as Buffer | null
+      const v = (await this.#evalsha(
+        c,
+        GET_WITH_LEASE,
+        [vk, `${vk}:lease`],
+        [token, this.#leaseTtl],
+      )) as Buffer | null
       return { value: toBytes(v), token }
     })
   }
@@ -227,7 +271,16 @@ export class RedisL2 implements L2Driver {
     this.#checkSize(key, value)
     const vk = RedisL2.valueKey(key)
     return this.#run('fill', async (c) => {
-      const r = await this.#evalsha(c, FILL_WITH_LEASE, [vk, `${vk}:lease`], [token, Buffer.from(value.buffer, value.byteOffset, value.length), Math.max(1, Math.ceil(ttlMs))])
+      const r = await this.#evalsha(
+        c,
+        FILL_WITH_LEASE,
+        [vk, `${vk}:lease`],
+        [
+          token,
+          Buffer.from(value.buffer, value.byteOffset, value.length),
+          Math.max(1, Math.ceil(ttlMs)),
+        ],
+      )
       return r === 1
     })
   }
@@ -251,7 +304,13 @@ export class RedisL2 implements L2Driver {
           const p = c.pipeline()
           for (const i of group) {
             p.unlink(`${i.key}:lease`)
-            if (i.ttlMs > 0) p.set(i.key, Buffer.from(i.value.buffer, i.value.byteOffset, i.value.length), 'PX', Math.max(1, Math.ceil(i.ttlMs)))
+            if (i.ttlMs > 0)
+              p.set(
+                i.key,
+                Buffer.from(i.value.buffer, i.value.byteOffset, i.value.length),
+                'PX',
+                Math.max(1, Math.ceil(i.ttlMs)),
+              )
             else p.unlink(i.key)
           }
           const results = (await p.exec()) ?? []
@@ -288,12 +347,15 @@ export class RedisL2 implements L2Driver {
   /** SCAN + UNLINK on every primary; touches only keys under the prefix. Not bounded by commandTimeout per se: each round trip is. */
   async clear(prefix: string): Promise<void> {
     const match = `${globEscape(`{${prefix}`)}*`
-    const nodes: Redis[] = this.client instanceof Cluster ? this.client.nodes('master') : [this.client]
+    const nodes: Redis[] =
+      this.client instanceof Cluster ? this.client.nodes('master') : [this.client]
     await Promise.all(
       nodes.map(async (node) => {
         let cursor = '0'
         do {
-          const [next, keys] = await this.#run('SCAN', () => node.scan(cursor, 'MATCH', match, 'COUNT', 1000))
+          const [next, keys] = await this.#run('SCAN', () =>
+            node.scan(cursor, 'MATCH', match, 'COUNT', 1000),
+          )
           cursor = next
           if (keys.length > 0) {
             await this.#run('UNLINK', async () => {
@@ -337,7 +399,13 @@ export class RedisL2 implements L2Driver {
   #tryLock(key: string, ttlMs: number): Promise<string | undefined> {
     const token = randomUUID()
     return this.#run('SET NX lock', async (c) => {
-      const r = await c.set(`${RedisL2.valueKey(key)}:lock`, token, 'PX', Math.max(1, Math.ceil(ttlMs)), 'NX')
+      const r = await c.set(
+        `${RedisL2.valueKey(key)}:lock`,
+        token,
+        'PX',
+        Math.max(1, Math.ceil(ttlMs)),
+        'NX',
+      )
       return r === 'OK' ? token : undefined
     })
   }
@@ -355,7 +423,10 @@ export class RedisL2 implements L2Driver {
       return
     }
     try {
-      await Promise.race([this.client.quit(), new Promise((r) => setTimeout(r, this.#timeout * 5).unref())])
+      await Promise.race([
+        this.client.quit(),
+        new Promise((r) => setTimeout(r, this.#timeout * 5).unref()),
+      ])
     } catch {
       // already gone
     }
@@ -366,4 +437,3 @@ export class RedisL2 implements L2Driver {
 export function redisL2(options: RedisL2Options): RedisL2 {
   return new RedisL2(options)
 }
-

@@ -9,7 +9,11 @@ import { redisL2 } from '../src/index.js'
 let cluster: RedisClusterHandle
 let client: Cluster
 
-const newClient = () => new Cluster(cluster.nodes, { enableOfflineQueue: true, redisOptions: { maxRetriesPerRequest: 1 } })
+const newClient = () =>
+  new Cluster(cluster.nodes, {
+    enableOfflineQueue: true,
+    redisOptions: { maxRetriesPerRequest: 1 },
+  })
 
 beforeAll(async () => {
   cluster = await startRedisCluster(3)
@@ -29,12 +33,19 @@ describe('redisL2 on a local 3-primary Redis Cluster', () => {
   })
 
   it('getMany spans slots on every primary, clear(prefix) scans every primary, tags and leases work', async () => {
-    const c = createCache({ prefix: 'clu2', l1: memoryL1(), l2: redisL2({ redis: client, commandTimeout: 2_000 }) })
+    const c = createCache({
+      prefix: 'clu2',
+      l1: memoryL1(),
+      l2: redisL2({ redis: client, commandTimeout: 2_000 }),
+    })
     const keys = Array.from({ length: 200 }, (_, i) => `k${i}`)
     await c.setMany(keys.map((key) => ({ key, value: key, options: { tags: ['all'] } })))
     const slotsPerNode = await Promise.all(client.nodes('master').map((n) => n.dbsize()))
     expect(slotsPerNode.every((n) => n > 0)).toBe(true)
-    const fresh = createCache({ prefix: 'clu2', l2: redisL2({ redis: client, commandTimeout: 2_000 }) })
+    const fresh = createCache({
+      prefix: 'clu2',
+      l2: redisL2({ redis: client, commandTimeout: 2_000 }),
+    })
     expect(await fresh.getMany(keys)).toEqual(keys)
     await c.invalidateTags(['all'])
     expect((await fresh.getMany(keys)).every((v) => v === undefined)).toBe(true)

@@ -3,7 +3,14 @@ import type { Entry } from '@strata/core'
 import { describe, expect, it } from 'vitest'
 import { MSGPACK_V1, jsonCodecReadingMsgpack, msgpackCodec } from '../src/index.js'
 
-const base = { createdAt: 1, freshUntil: 2, staleUntil: 3, tags: ['a'], tagVersions: [1], version: 7 }
+const base = {
+  createdAt: 1,
+  freshUntil: 2,
+  staleUntil: 3,
+  tags: ['a'],
+  tagVersions: [1],
+  version: 7,
+}
 
 describe('msgpack codec', () => {
   const codec = msgpackCodec()
@@ -11,7 +18,10 @@ describe('msgpack codec', () => {
   it('round-trips Date, Map, Set, Buffer, Uint8Array, BigInt, nested objects and null exactly', () => {
     const value = {
       date: new Date(1_700_000_000_123),
-      map: new Map<unknown, unknown>([['a', 1], [2, { deep: true }]]),
+      map: new Map<unknown, unknown>([
+        ['a', 1],
+        [2, { deep: true }],
+      ]),
       set: new Set([1, 'x']),
       buf: Buffer.from('hello'),
       bytes: new Uint8Array([1, 2, 3]),
@@ -54,7 +64,8 @@ describe('msgpack codec', () => {
     let rng = 7
     for (let i = 0; i < 200; i++) {
       const junk = new Uint8Array(1 + (i % 64))
-      for (let j = 0; j < junk.length; j++) junk[j] = (rng = (rng * 1_103_515_245 + 12_345) % 2 ** 31) & 0xff
+      for (let j = 0; j < junk.length; j++)
+        junk[j] = (rng = (rng * 1_103_515_245 + 12_345) % 2 ** 31) & 0xff
       junk[0] = MSGPACK_V1
       hostile.push(junk)
     }

@@ -18,9 +18,20 @@ describe('distributed stampede protection across real processes', () => {
 
   it('4 processes × 250 concurrent getOrSet of one cold key → exactly 1 loader call in total', async () => {
     const prefix = 'stampede'
-    children = Array.from({ length: 4 }, () => spawnChild(fixture, [], { REDIS_TEST_URL: redis.url }))
+    children = Array.from({ length: 4 }, () =>
+      spawnChild(fixture, [], { REDIS_TEST_URL: redis.url }),
+    )
     await Promise.all(children.map((c) => c.request({ cmd: 'init', prefix })))
-    const results = await Promise.all(children.map((c) => c.request<{ distinct: string[]; count: number }>({ cmd: 'stampede', prefix, key: 'cold', n: 250 })))
+    const results = await Promise.all(
+      children.map((c) =>
+        c.request<{ distinct: string[]; count: number }>({
+          cmd: 'stampede',
+          prefix,
+          key: 'cold',
+          n: 250,
+        }),
+      ),
+    )
     for (const r of results) {
       expect(r.count).toBe(250)
       expect(r.distinct).toEqual(['loaded-once'])

@@ -34,7 +34,11 @@ function deferred() {
 describe('redisL2 under core', () => {
   const caches: Cache[] = []
   const make = (prefix: string, withL1: boolean) => {
-    const c = createCache({ prefix, l2: redisL2({ redis: redis.url }), ...(withL1 ? { l1: memoryL1() } : {}) })
+    const c = createCache({
+      prefix,
+      l2: redisL2({ redis: redis.url }),
+      ...(withL1 ? { l1: memoryL1() } : {}),
+    })
     caches.push(c)
     return c
   }
@@ -71,7 +75,12 @@ describe('redisL2 under core', () => {
 
   it('Redis holds msgpack entries under {key}, with PX = end of grace', async () => {
     const c = make(`${run}-layout`, false)
-    await createCache({ prefix: `${run}-layout`, l2: redisL2({ redis: redis.url }), ttl: 1000, grace: 60_000 }).set('k', 'v')
+    await createCache({
+      prefix: `${run}-layout`,
+      l2: redisL2({ redis: redis.url }),
+      ttl: 1000,
+      grace: 60_000,
+    }).set('k', 'v')
     const bytes = await raw.getBuffer(`{${run}-layout::k}`)
     expect(bytes?.[0]).toBe(MSGPACK_V1)
     const pttl = await raw.pttl(`{${run}-layout::k}`)
@@ -86,7 +95,20 @@ describe('redisL2 under core', () => {
     const key = (k: string) => `{${run}-hostile::${k}}`
     await raw.set(key('random'), Buffer.from([0x13, 0x37, 0xff, 0x00]))
     await raw.set(key('bin32'), Buffer.from([MSGPACK_V1, 0xc6, 0x7f, 0xff, 0xff, 0xff, 1]))
-    await raw.set(key('regexp'), Buffer.concat([Buffer.from([MSGPACK_V1]), (await import('msgpackr')).pack({ value: /x/, createdAt: 1, freshUntil: 9e15, staleUntil: 9e15, tags: [], version: 1 })]))
+    await raw.set(
+      key('regexp'),
+      Buffer.concat([
+        Buffer.from([MSGPACK_V1]),
+        (await import('msgpackr')).pack({
+          value: /x/,
+          createdAt: 1,
+          freshUntil: 9e15,
+          staleUntil: 9e15,
+          tags: [],
+          version: 1,
+        }),
+      ]),
+    )
     for (const k of ['random', 'bin32', 'regexp']) {
       expect(await c.get(k)).toBeUndefined()
       expect(await c.getOrSet(k, () => 'safe')).toBe('safe')
@@ -135,7 +157,11 @@ describe('redisL2 under core', () => {
 describe('failure handling', () => {
   it('breaker opens on a dead Redis, L1 keeps serving, and it recovers on its own', async () => {
     const own = await startRedis()
-    const l2 = new RedisL2({ redis: own.url, commandTimeout: 100, breaker: { failures: 3, openFor: 200 } })
+    const l2 = new RedisL2({
+      redis: own.url,
+      commandTimeout: 100,
+      breaker: { failures: 3, openFor: 200 },
+    })
     const c = createCache({ prefix: 'brk', l1: memoryL1(), l2, ttl: 60_000 })
     await c.set('hot', 'value')
     await own.kill()
@@ -178,7 +204,14 @@ describe('failure handling', () => {
     const settledWhileFrozen: boolean[] = []
     let frozen = true
     const calls = Array.from({ length: 200 }, (_, i) => {
-      const op = i % 4 === 0 ? c.get('hot') : i % 4 === 1 ? c.get(`cold${i}`) : i % 4 === 2 ? c.getOrSet(`load${i}`, () => i) : c.set(`w${i}`, i)
+      const op =
+        i % 4 === 0
+          ? c.get('hot')
+          : i % 4 === 1
+            ? c.get(`cold${i}`)
+            : i % 4 === 2
+              ? c.getOrSet(`load${i}`, () => i)
+              : c.set(`w${i}`, i)
       return op.then(
         () => settledWhileFrozen.push(frozen),
         () => settledWhileFrozen.push(frozen),

@@ -1,6 +1,15 @@
 import { systemClock } from '../clock.js'
 import { v8Codec } from '../codec.js'
-import type { Clock, Codec, L2Driver, L2Locks, L2Leases, L2ReadResult, L2SetItem, L2Tags } from '../contracts.js'
+import type {
+  Clock,
+  Codec,
+  L2Driver,
+  L2Locks,
+  L2Leases,
+  L2ReadResult,
+  L2SetItem,
+  L2Tags,
+} from '../contracts.js'
 
 export interface MemoryL2Options {
   /** @default v8Codec (exact round-trips; in-process only) */

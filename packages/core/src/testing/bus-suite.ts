@@ -35,7 +35,14 @@ function inbox() {
   }
 }
 
-const msg = (seq: number, extra: Partial<BusMessage> = {}): BusMessage => ({ op: 'delete', source: 'a', seq, ts: 1_700_000_000_000 + seq, keys: [`k${seq}`], ...extra })
+const msg = (seq: number, extra: Partial<BusMessage> = {}): BusMessage => ({
+  op: 'delete',
+  source: 'a',
+  seq,
+  ts: 1_700_000_000_000 + seq,
+  keys: [`k${seq}`],
+  ...extra,
+})
 
 export function busDriverSuite(name: string, options: BusSuiteOptions): void {
   describe(`bus driver conformance: ${name}`, () => {
@@ -52,11 +59,18 @@ export function busDriverSuite(name: string, options: BusSuiteOptions): void {
         msg(2, { op: 'set', keys: ['x', 'y'] }),
         msg(3, { op: 'tags', keys: undefined, tags: ['users', 'ünï'] }),
         msg(4, { op: 'clear-namespace', keys: undefined, prefixes: ['p:ns:', 'p:ns/'] }),
-        msg(5, { op: 'clear', keys: undefined, prefixes: ['p:'], trace: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' }),
+        msg(5, {
+          op: 'clear',
+          keys: undefined,
+          prefixes: ['p:'],
+          trace: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+        }),
       ]
       for (const m of sent) await a.publish(m)
       await ib.waitFor(sent.length)
-      expect(ib.messages.map((m) => ({ ...m }))).toEqual(sent.map((m) => JSON.parse(JSON.stringify(m)) as BusMessage))
+      expect(ib.messages.map((m) => ({ ...m }))).toEqual(
+        sent.map((m) => JSON.parse(JSON.stringify(m)) as BusMessage),
+      )
       await a.close()
       await b.close()
     })

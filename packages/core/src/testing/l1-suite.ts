@@ -8,7 +8,16 @@ export interface L1SuiteOptions {
 }
 
 export function entry(value: unknown, now = 0): L1Entry {
-  return { value, createdAt: now, freshUntil: now + 1000, staleUntil: now + 2000, tags: [], version: 1, gen: 0, refreshAt: Infinity }
+  return {
+    value,
+    createdAt: now,
+    freshUntil: now + 1000,
+    staleUntil: now + 2000,
+    tags: [],
+    version: 1,
+    gen: 0,
+    refreshAt: Infinity,
+  }
 }
 
 export function l1DriverSuite(name: string, options: L1SuiteOptions): void {

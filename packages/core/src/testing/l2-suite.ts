@@ -13,7 +13,8 @@ export interface L2SuiteOptions {
 }
 
 const bytes = (s: string) => new TextEncoder().encode(s)
-const text = (b: Uint8Array | undefined) => (b === undefined ? undefined : new TextDecoder().decode(b))
+const text = (b: Uint8Array | undefined) =>
+  b === undefined ? undefined : new TextDecoder().decode(b)
 
 export function l2DriverSuite(name: string, options: L2SuiteOptions): void {
   describe(`L2 driver conformance: ${name}`, () => {
@@ -29,7 +30,9 @@ export function l2DriverSuite(name: string, options: L2SuiteOptions): void {
 
     it('getMany answers in key order with undefined for misses; setMany writes all', async () => {
       const l2 = await options.create()
-      await l2.setMany([1, 2, 3].map((i) => ({ key: p(`m${i}`), value: bytes(`v${i}`), ttlMs: 10_000 })))
+      await l2.setMany(
+        [1, 2, 3].map((i) => ({ key: p(`m${i}`), value: bytes(`v${i}`), ttlMs: 10_000 })),
+      )
       const got = await l2.getMany([p('m3'), p('missing'), p('m1'), p('m2')])
       expect(got.map(text)).toEqual(['v3', undefined, 'v1', 'v2'])
       expect(await l2.getMany([])).toEqual([])
@@ -52,7 +55,12 @@ export function l2DriverSuite(name: string, options: L2SuiteOptions): void {
       await l2.set(p('nsx'), bytes('3'), 10_000)
       await l2.set(p('other:1'), bytes('4'), 10_000)
       await l2.clear(p('ns:'))
-      expect((await l2.getMany([p('ns:1'), p('ns:2'), p('nsx'), p('other:1')])).map(text)).toEqual([undefined, undefined, '3', '4'])
+      expect((await l2.getMany([p('ns:1'), p('ns:2'), p('nsx'), p('other:1')])).map(text)).toEqual([
+        undefined,
+        undefined,
+        '3',
+        '4',
+      ])
       await l2.close()
     })
 
@@ -68,7 +76,15 @@ export function l2DriverSuite(name: string, options: L2SuiteOptions): void {
 
     it('its codec round-trips an entry and rejects bytes it did not write', async () => {
       const l2 = await options.create()
-      const e: Entry = { value: { n: 1, s: 'x', list: [1, 2], nil: null }, createdAt: 1, freshUntil: 2, staleUntil: 3, tags: ['t'], tagVersions: [4], version: 5 }
+      const e: Entry = {
+        value: { n: 1, s: 'x', list: [1, 2], nil: null },
+        createdAt: 1,
+        freshUntil: 2,
+        staleUntil: 3,
+        tags: ['t'],
+        tagVersions: [4],
+        version: 5,
+      }
       expect(l2.codec.decode(l2.codec.encode(e))).toEqual(e)
       expect(() => l2.codec.decode(bytes('\u00ffgarbage'))).toThrow()
       expect(() => l2.codec.decode(new Uint8Array())).toThrow()

@@ -1,0 +1,334 @@
+import calculateSlot from 'cluster-key-slot'
+import { Cluster, Redis, type RedisOptions } from 'ioredis'
+import {
+  BusState,
+  invalidOption,
+  type BusContext,
+  type BusDriver,
+  type BusMessage,
+} from '@strata/core'
+import { channelName, decodeMessage, encodeMessage } from './message.js'
+
+type Client = Redis | Cluster
+
+export interface HeartbeatOptions {
+  /** How often a heartbeat is published on the channel (ms). @default 1_000 */
+  interval?: number
+  /** No heartbeat of our own received for this long → DEGRADED (ms). @default 2_000 */
+  timeout?: number
+}
+
+export interface RedisPubSubBusOptions {
+  /** URL, ioredis options, or a client (standalone `Redis` or `Cluster`: sharded pub/sub). */
+  redis: string | RedisOptions | Redis | Cluster
+  /** Client to publish with (e.g. the L2's); by default the bus opens its own. */
+  publisher?: Redis | Cluster
+  heartbeat?: HeartbeatOptions
+  /** What core does to L1 on a gap; overrides nothing set explicitly in `createCache`. @default 'clear' */
+  onGap?: 'clear' | 'clamp'
+  /** A publish that has not answered after this long fails (and core retries it). @default 1_000 */
+  publishTimeout?: number
+}
+
+const SUBSCRIBER_DEFAULTS: RedisOptions = {
+  // Subscriptions are replayed on reconnect (autoResubscribe); commands are not queued.
+  autoResubscribe: true,
+  enableOfflineQueue: true,
+  maxRetriesPerRequest: null,
+  retryStrategy: (attempt) => Math.min(attempt * 100, 2_000),
+}
+
+function positive(v: number | undefined, name: string, fallback: number): number {
+  if (v === undefined) return fallback
+  if (!Number.isFinite(v) || v <= 0)
+    throw invalidOption(
+      'bus-redis-pubsub',
+      name,
+      `must be a positive number of ms (got ${String(v)})`,
+    )
+  return v
+}
+
+/**
+ * Invalidation bus on Redis pub/sub (sharded pub/sub on Cluster).
+ *
+ * Pub/sub is at-most-once: whatever is published while a subscriber is away is lost.
+ * So this driver watches for every way of being away and reports it as DEGRADED (core
+ * then clears or clamps L1): the subscriber connection closing or reconnecting; no
+ * heartbeat of its own coming back through the channel within `timeout` (a frozen
+ * server or a silently dead socket); a server restart (`run_id` changed); a gap in a
+ * peer's sequence numbers; on Cluster, an unsolicited `sunsubscribe` (slot moved). It
+ * returns to CONNECTED ("resynced") only after a heartbeat has round-tripped again.
+ */
+export class RedisPubSubBus implements BusDriver {
+  readonly name = 'redis-pubsub'
+  readonly onGap: 'clear' | 'clamp' | undefined
+  #state: BusState = BusState.connecting
+  readonly #options: RedisPubSubBusOptions
+  readonly #interval: number
+  readonly #timeout: number
+  readonly #publishTimeout: number
+  #sub: Redis | undefined
+  #pub: Client | undefined
+  #ownsPub = false
+  #cluster: Cluster | undefined
+  #ctx: BusContext | undefined
+  #channel = ''
+  #timer: ReturnType<typeof setInterval> | undefined
+  #hbSeq = 0
+  #lastHeard = 0
+  #runId: string | undefined
+  readonly #lastSeq = new Map<string, number>()
+  #closing = false
+
+  constructor(options: RedisPubSubBusOptions) {
+    if (
+      typeof options !== 'object' ||
+      (options as Partial<RedisPubSubBusOptions>).redis === undefined
+    ) {
+      throw invalidOption(
+        'bus-redis-pubsub',
+        'redis',
+        'is required: a URL, ioredis options, or an ioredis client',
+      )
+    }
+    this.#options = options
+    this.#interval = positive(options.heartbeat?.interval, 'heartbeat.interval', 1_000)
+    this.#timeout = positive(options.heartbeat?.timeout, 'heartbeat.timeout', 2_000)
+    if (this.#timeout < this.#interval) {
+      throw invalidOption(
+        'bus-redis-pubsub',
+        'heartbeat.timeout',
+        `must be at least heartbeat.interval (${this.#timeout} < ${this.#interval})`,
+      )
+    }
+    this.#publishTimeout = positive(options.publishTimeout, 'publishTimeout', 1_000)
+    const onGap = options.onGap
+    if (onGap !== undefined && (onGap as string) !== 'clear' && (onGap as string) !== 'clamp') {
+      throw invalidOption(
+        'bus-redis-pubsub',
+        'onGap',
+        `must be 'clear' or 'clamp' (got ${JSON.stringify(onGap)})`,
+      )
+    }
+    this.onGap = onGap
+  }
+
+  get state(): BusState {
+    return this.#state
+  }
+
+  #connections(): { sub: Redis; pub: Client } {
+    const { redis, publisher } = this.#options
+    let sub: Redis
+    let pub: Client
+    if (redis instanceof Cluster) {
+      this.#cluster = redis
+      // Sharded pub/sub: the channel lives on the primary that owns its slot.
+      const slot = calculateSlot(this.#channel)
+      const owner = this.#slotOwner(redis, slot)
+      sub = new Redis({
+        ...SUBSCRIBER_DEFAULTS,
+        ...redis.options.redisOptions,
+        host: owner.host,
+        port: owner.port,
+      })
+      pub = publisher ?? redis
+    } else if (redis instanceof Redis) {
+      sub = redis.duplicate(SUBSCRIBER_DEFAULTS)
+      pub = publisher ?? redis
+    } else {
+      sub =
+        typeof redis === 'string'
+          ? new Redis(redis, SUBSCRIBER_DEFAULTS)
+          : new Redis({ ...SUBSCRIBER_DEFAULTS, ...redis })
+      if (publisher) pub = publisher
+      else {
+        pub = sub.duplicate({
+          enableOfflineQueue: false,
+          maxRetriesPerRequest: 0,
+          autoResubscribe: false,
+        })
+        this.#ownsPub = true
+      }
+    }
+    return { sub, pub }
+  }
+
+  #slotOwner(cluster: Cluster, slot: number): { host: string; port: number } {
+    const owners = (cluster as unknown as { slots: string[][] }).slots[slot]
+    const key = owners?.[0]
+    if (!key)
+      throw new Error(
+        '[bus-redis-pubsub] cluster slot map is not loaded yet; wait for the cluster client to be ready',
+      )
+    const i = key.lastIndexOf(':')
+    return { host: key.slice(0, i), port: Number(key.slice(i + 1)) }
+  }
+
+  async start(context: BusContext): Promise<void> {
+    this.#ctx = context
+    this.#channel = channelName(context.channel)
+    const { sub, pub } = this.#connections()
+    this.#sub = sub
+    this.#pub = pub
+    sub.on('error', () => undefined)
+    if (this.#ownsPub) pub.on('error', () => undefined)
+    const onBuffer = (channel: Buffer | string, payload: Buffer) => {
+      if (channel.toString() === this.#channel) this.#receive(payload)
+    }
+    sub.on('messageBuffer', onBuffer)
+    sub.on('smessageBuffer', onBuffer)
+    sub.on('close', () => this.#degrade('subscriber connection closed'))
+    sub.on('reconnecting', () => this.#degrade('subscriber reconnecting'))
+    sub.on('ready', () => {
+      // autoResubscribe has re-issued the subscription; a heartbeat round trip confirms it.
+      if (this.#state === BusState.degraded) void this.#heartbeat()
+    })
+    if (this.#cluster) {
+      sub.on('sunsubscribe', () => this.#degrade('sharded channel unsubscribed (slot moved)'))
+      await sub.call('SSUBSCRIBE', this.#channel)
+    } else {
+      await sub.subscribe(this.#channel)
+    }
+    this.#runId = await this.#fetchRunId()
+    this.#lastHeard = Date.now()
+    this.#setState(BusState.connected, 'subscribed', false)
+    this.#timer = setInterval(() => void this.#tick(), Math.max(10, Math.floor(this.#interval / 4)))
+    this.#timer.unref()
+  }
+
+  #ticks = 0
+
+  async #tick(): Promise<void> {
+    if (this.#closing) return
+    if (Date.now() - this.#lastHeard > this.#timeout)
+      this.#degrade(`no heartbeat for ${this.#timeout} ms`)
+    if (++this.#ticks % 4 === 0 || this.#state === BusState.degraded) await this.#heartbeat()
+  }
+
+  async #heartbeat(): Promise<void> {
+    const pub = this.#pub
+    if (!pub || this.#closing) return
+    try {
+      const runId = await this.#fetchRunId()
+      if (runId !== undefined && this.#runId !== undefined && runId !== this.#runId) {
+        this.#runId = runId
+        this.#degrade('Redis restarted (run_id changed)')
+      } else if (runId !== undefined) this.#runId = runId
+      await this.#send(
+        encodeMessage({
+          op: 'heartbeat',
+          source: this.#ctx?.source ?? '',
+          seq: ++this.#hbSeq,
+          ts: Date.now(),
+        }),
+      )
+    } catch {
+      // The deadline in #tick reports it.
+    }
+  }
+
+  async #fetchRunId(): Promise<string | undefined> {
+    const pub = this.#pub
+    if (!pub) return undefined
+    try {
+      const target = this.#cluster ? this.#sub : pub
+      const info = await this.#withTimeout((target as Redis).info('server'))
+      return /run_id:(\w+)/.exec(info)?.[1]
+    } catch {
+      return undefined
+    }
+  }
+
+  #withTimeout<T>(p: Promise<T>): Promise<T> {
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`[bus-redis-pubsub] no answer within ${this.#publishTimeout} ms`)),
+        this.#publishTimeout,
+      )
+    })
+    p.catch(() => undefined)
+    return Promise.race([p, deadline]).finally(() => clearTimeout(timer))
+  }
+
+  async #send(payload: Buffer): Promise<void> {
+    const pub = this.#pub
+    if (!pub) throw new Error('[bus-redis-pubsub] not started')
+    const op = this.#cluster
+      ? pub.call('SPUBLISH', this.#channel, payload)
+      : pub.publish(this.#channel, payload)
+    await this.#withTimeout(op)
+  }
+
+  #receive(payload: Buffer): void {
+    let m
+    try {
+      m = decodeMessage(payload)
+    } catch {
+      return // not ours, or corrupt: never break the subscription
+    }
+    const ctx = this.#ctx
+    if (!ctx) return
+    if (m.op === 'heartbeat') {
+      if (m.source !== ctx.source) return
+      this.#lastHeard = Date.now()
+      if (this.#state === BusState.degraded && this.#sub?.status === 'ready') {
+        this.#setState(BusState.connected, 'heartbeat round-tripped after a gap', true)
+      }
+      return
+    }
+    if (m.source !== ctx.source) {
+      const last = this.#lastSeq.get(m.source)
+      this.#lastSeq.set(m.source, Math.max(last ?? 0, m.seq))
+      if (last !== undefined && m.seq > last + 1 && this.#state === BusState.connected) {
+        // A peer's message never reached us: treat it as a gap, then carry on.
+        this.#setState(
+          BusState.degraded,
+          `missed ${m.seq - last - 1} message(s) from a peer`,
+          false,
+        )
+        this.#setState(BusState.connected, 'resynced after a sequence gap', true)
+      }
+    }
+    try {
+      ctx.onMessage(m)
+    } catch {
+      // A handler error never breaks the subscription.
+    }
+  }
+
+  #degrade(reason: string): void {
+    if (this.#closing || this.#state === BusState.degraded || this.#state === BusState.closed)
+      return
+    if (this.#state === BusState.connecting) return
+    this.#setState(BusState.degraded, reason, false)
+  }
+
+  #setState(state: BusState, reason: string, resynced: boolean): void {
+    this.#state = state
+    this.#ctx?.onState(state, { reason, resynced })
+  }
+
+  async publish(message: BusMessage): Promise<void> {
+    await this.#send(encodeMessage(message))
+  }
+
+  async close(): Promise<void> {
+    this.#closing = true
+    if (this.#timer) clearInterval(this.#timer)
+    this.#state = BusState.closed
+    const sub = this.#sub
+    if (sub) {
+      sub.removeAllListeners('close')
+      sub.removeAllListeners('reconnecting')
+      sub.disconnect()
+    }
+    if (this.#ownsPub) this.#pub?.disconnect()
+  }
+}
+
+export function redisPubSubBus(options: RedisPubSubBusOptions): RedisPubSubBus {
+  return new RedisPubSubBus(options)
+}
