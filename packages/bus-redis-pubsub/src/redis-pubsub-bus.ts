@@ -187,7 +187,7 @@ export class RedisPubSubBus implements BusDriver {
     })
     if (this.#cluster) {
       sub.on('sunsubscribe', () => this.#degrade('sharded channel unsubscribed (slot moved)'))
-      await sub.call('SSUBSCRIBE', this.#channel)
+      await sub.ssubscribe(this.#channel)
     } else {
       await sub.subscribe(this.#channel)
     }
@@ -257,12 +257,13 @@ export class RedisPubSubBus implements BusDriver {
     const pub = this.#pub
     if (!pub) throw new Error('[bus-redis-pubsub] not started')
     const op = this.#cluster
-      ? pub.call('SPUBLISH', this.#channel, payload)
+      ? pub.spublish(this.#channel, payload)
       : pub.publish(this.#channel, payload)
     await this.#withTimeout(op)
   }
 
   #receive(payload: Buffer): void {
+    if (this.#closing) return
     let m
     try {
       m = decodeMessage(payload)

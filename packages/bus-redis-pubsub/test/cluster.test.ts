@@ -1,0 +1,57 @@
+import { createCache, type Cache } from '@strata/core'
+import { memoryL1 } from '@strata/l1-memory'
+import { redisL2 } from '@strata/l2-redis'
+import { startRedisCluster, type RedisClusterHandle } from '@strata/testing'
+import { Cluster } from 'ioredis'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { redisPubSubBus } from '../src/index.js'
+
+let cluster: RedisClusterHandle
+const clients: Cluster[] = []
+
+beforeAll(async () => {
+  cluster = await startRedisCluster(3)
+}, 60_000)
+afterAll(async () => {
+  for (const c of clients) c.disconnect()
+  await cluster.stop()
+})
+
+async function client(): Promise<Cluster> {
+  const c = new Cluster(cluster.nodes, { redisOptions: { maxRetriesPerRequest: 1 } })
+  clients.push(c)
+  await new Promise<void>((resolve) => c.once('ready', () => resolve()))
+  return c
+}
+
+describe('sharded pub/sub on a local 3-primary cluster', () => {
+  it('a set on A reaches B through SPUBLISH/SSUBSCRIBE; heartbeats keep the bus connected', async () => {
+    const replicas: Cache[] = []
+    for (let i = 0; i < 2; i++) {
+      const c = await client()
+      const cache = createCache({
+        prefix: 'shard',
+        l1: memoryL1(),
+        l2: redisL2({ redis: c, commandTimeout: 1_000 }),
+        bus: redisPubSubBus({ redis: c, heartbeat: { interval: 100, timeout: 500 } }),
+      })
+      cache.on('error', () => undefined)
+      await cache.ready()
+      replicas.push(cache)
+    }
+    const [a, b] = replicas as [Cache, Cache]
+    expect(a.stats().bus.state).toBe('connected')
+    await a.set('k', 'v1')
+    expect(await b.get('k')).toBe('v1')
+    await a.set('k', 'v2')
+    const deadline = Date.now() + 5_000
+    let seen: unknown
+    while (Date.now() < deadline && (seen = await b.get('k')) !== 'v2')
+      await new Promise((r) => setTimeout(r, 20))
+    expect(seen).toBe('v2')
+    // Several heartbeat intervals later the bus is still healthy (heartbeats round-trip).
+    await new Promise((r) => setTimeout(r, 600))
+    expect(b.stats().bus).toMatchObject({ state: 'connected', degradedCount: 0 })
+    await Promise.all(replicas.map((r) => r.close()))
+  })
+})
