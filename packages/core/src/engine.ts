@@ -765,10 +765,7 @@ export class Engine {
     return { entry, tier: 'loader', stale: false }
   }
 
-  #servedStale(
-    key: string,
-    reason: 'loader-error' | 'soft-timeout' | 'hard-timeout' | 'backoff',
-  ): void {
+  #servedStale(key: string, reason: 'loader-error' | 'soft-timeout' | 'hard-timeout'): void {
     this.counters.staleServed++
     if (this.events.has.stale) this.events.emit('stale', { key, reason })
   }

@@ -6,7 +6,7 @@ export type Tier = 'l1' | 'l2' | 'loader' | 'none'
 export interface CacheEvents {
   hit: { key: string; tier: 'l1' | 'l2'; stale: boolean }
   miss: { key: string }
-  stale: { key: string; reason: 'loader-error' | 'soft-timeout' | 'hard-timeout' | 'backoff' }
+  stale: { key: string; reason: 'loader-error' | 'soft-timeout' | 'hard-timeout' }
   set: { key: string }
   delete: { keys: readonly string[] }
   evict: { key: string; reason: EvictionReason }
