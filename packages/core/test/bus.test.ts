@@ -56,6 +56,36 @@ describe('invalidation bus between replicas (in-process bus)', () => {
     expect(s.peer!.stats().bus.received).toBe(2)
   })
 
+  it('failed publishes are retried in order with backoff, and the peer converges', async () => {
+    s = setup('l1+l2+bus')
+    const errors: string[] = []
+    s.cache.on('error', (e) => errors.push(e.error.code))
+    await s.peer!.set('a', 'old-a')
+    await s.peer!.set('b', 'old-b')
+    await settle()
+    expect(await s.peer!.getMany(['a', 'b'])).toEqual(['old-a', 'old-b'])
+    // Make the writer's bus fail three times, then recover.
+    const hub = s.hub!
+    const original = hub.deliver.bind(hub)
+    let failures = 3
+    const seen: string[][] = []
+    hub.deliver = (channel, message) => {
+      if (failures > 0 && message.keys?.length) {
+        failures--
+        throw new Error('publish refused')
+      }
+      if (message.keys) seen.push([...message.keys])
+      original(channel, message)
+    }
+    await s.cache.set('a', 'new-a')
+    await s.cache.set('b', 'new-b')
+    expect(errors.filter((c) => c === 'E_BUS_UNAVAILABLE').length).toBeGreaterThan(0)
+    for (let i = 0; i < 10 && seen.length < 2; i++) await s.clock.advanceAsync(1_000)
+    await settle()
+    expect(seen).toEqual([['test::a'], ['test::b']])
+    expect(await s.peer!.getMany(['a', 'b'])).toEqual(['new-a', 'new-b'])
+  })
+
   it('a replica ignores its own messages', async () => {
     s = setup('l1+l2+bus')
     await s.cache.set('k', 1)

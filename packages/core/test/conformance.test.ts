@@ -1,5 +1,11 @@
-import { memoryL2, MemoryBusHub } from '@strata/core'
-import { busDriverSuite, createFakeClock, l1DriverSuite, l2DriverSuite } from '@strata/core/testing'
+import { createCache, memoryL2, MemoryBusHub } from '@strata/core'
+import {
+  busDriverSuite,
+  cacheBehaviourSuite,
+  createFakeClock,
+  l1DriverSuite,
+  l2DriverSuite,
+} from '@strata/core/testing'
 import { memoryL1 } from '@strata/l1-memory'
 
 const clock = createFakeClock()
@@ -19,3 +25,18 @@ busDriverSuite('memoryBus', {
 l1DriverSuite('memoryL1 (reference)', {
   create: ({ maxEntries, clock: c }) => memoryL1({ maxEntries, clock: c }),
 })
+
+let seq = 0
+for (const tiers of ['l1', 'l2', 'l1+l2', 'l1+l2+bus'] as const) {
+  cacheBehaviourSuite(`memory tiers ${tiers}`, {
+    create: () => {
+      const prefix = `beh${seq++}`
+      return createCache({
+        prefix,
+        ...(tiers === 'l2' ? {} : { l1: memoryL1() }),
+        ...(tiers === 'l1' ? {} : { l2: memoryL2() }),
+        ...(tiers === 'l1+l2+bus' ? { bus: hub.bus() } : {}),
+      })
+    },
+  })
+}

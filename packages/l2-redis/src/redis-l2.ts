@@ -70,6 +70,7 @@ export class RedisL2 implements L2Driver {
   readonly #leaseTtl: number
   readonly #isCluster: boolean
   #everReady: Promise<void> | undefined
+  #wasReady = false
 
   constructor(options: RedisL2Options) {
     if (typeof options !== 'object' || (options as Partial<RedisL2Options>).redis === undefined) {
@@ -125,6 +126,8 @@ export class RedisL2 implements L2Driver {
       )
     }
     this.#isCluster = this.client instanceof Cluster
+    if (this.client.status === 'ready') this.#wasReady = true
+    this.client.once('ready', () => (this.#wasReady = true))
     // Errors surface through command rejections; an unhandled 'error' event would crash.
     if (this.#owned) this.client.on('error', () => undefined)
     const b = options.breaker ?? {}
@@ -170,7 +173,12 @@ export class RedisL2 implements L2Driver {
     })
     try {
       const work = (async () => {
-        if (this.client.status !== 'ready') await this.#firstReady()
+        if (this.client.status !== 'ready') {
+          // Never queue a cache command behind a reconnect (it could land after a newer
+          // write): only the very first connection is waited for.
+          if (this.#wasReady) throw new Error(`connection is ${this.client.status}`)
+          await this.#firstReady()
+        }
         return fn(this.client)
       })()
       work.catch(() => undefined)

@@ -1,5 +1,5 @@
 import { createCache, errors, type Cache } from '@strata/core'
-import { l2DriverSuite } from '@strata/core/testing'
+import { cacheBehaviourSuite, l2DriverSuite } from '@strata/core/testing'
 import { memoryL1 } from '@strata/l1-memory'
 import { startRedis, type RedisHandle } from '@strata/testing'
 import { Redis } from 'ioredis'
@@ -24,6 +24,18 @@ l2DriverSuite('redisL2', {
   prefix: `${run}-conf`,
   wait: (ms) => new Promise((r) => setTimeout(r, ms)),
 })
+
+let behaviourSeq = 0
+for (const withL1 of [false, true]) {
+  cacheBehaviourSuite(`real Redis, ${withL1 ? 'L1+L2' : 'L2 only'}`, {
+    create: () =>
+      createCache({
+        prefix: `${run}-beh${behaviourSeq++}`,
+        l2: redisL2({ redis: redis.url, commandTimeout: 1_000 }),
+        ...(withL1 ? { l1: memoryL1() } : {}),
+      }),
+  })
+}
 
 function deferred() {
   let resolve!: () => void
@@ -190,7 +202,7 @@ describe('failure handling', () => {
     await own.stop()
   })
 
-  it('a frozen Redis (SIGSTOP) never holds calls: every call settles while it is still frozen', async () => {
+  it('Redis frozen (SIGSTOP) for 3 s under load: every call settles while it is frozen; L1 hits keep being served', async () => {
     const own = await startRedis()
     const c = createCache({
       prefix: 'frz',
@@ -201,27 +213,36 @@ describe('failure handling', () => {
     c.on('error', () => undefined)
     await c.set('hot', 'v')
     await own.freeze()
-    const settledWhileFrozen: boolean[] = []
     let frozen = true
-    const calls = Array.from({ length: 200 }, (_, i) => {
-      const op =
-        i % 4 === 0
-          ? c.get('hot')
-          : i % 4 === 1
-            ? c.get(`cold${i}`)
-            : i % 4 === 2
-              ? c.getOrSet(`load${i}`, () => i)
-              : c.set(`w${i}`, i)
-      return op.then(
-        () => settledWhileFrozen.push(frozen),
-        () => settledWhileFrozen.push(frozen),
-      )
-    })
-    await Promise.all(calls)
+    const thawAt = Date.now() + 3_000
+    const settledWhileFrozen: boolean[] = []
+    let l1Hits = 0
+    // Bounded load: at most 20 000 calls, for 3 s, 16 at a time.
+    let issued = 0
+    const worker = async () => {
+      while (Date.now() < thawAt && issued < 20_000) {
+        const i = issued++
+        const op =
+          i % 4 === 0
+            ? c.get('hot').then((v) => (v === 'v' ? l1Hits++ : 0))
+            : i % 4 === 1
+              ? c.get(`cold${i}`)
+              : i % 4 === 2
+                ? c.getOrSet(`load${i}`, () => i)
+                : c.set(`w${i}`, i)
+        await op.then(
+          () => settledWhileFrozen.push(frozen),
+          () => settledWhileFrozen.push(frozen),
+        )
+      }
+    }
+    await Promise.all(Array.from({ length: 16 }, worker))
     frozen = false
     await own.thaw()
-    expect(settledWhileFrozen).toHaveLength(200)
+    expect(settledWhileFrozen.length).toBe(issued)
+    expect(issued).toBeGreaterThan(100)
     expect(settledWhileFrozen.every(Boolean)).toBe(true)
+    expect(l1Hits).toBe(Math.ceil(issued / 4))
     expect(await c.get('hot')).toBe('v')
     await c.close()
     await own.stop()
