@@ -2,6 +2,7 @@ import type { Entry, L1Entry } from './contracts.js'
 import { Engine, type BatchLoader, type EngineHooks, type Loader } from './engine.js'
 import { CacheError, errors, invalidOption } from './errors.js'
 import type { CacheEventName, CacheStats, Listener } from './events.js'
+import type { Probe } from './telemetry.js'
 import {
   PREFIX_PATTERN,
   resolveCall,
@@ -101,11 +102,14 @@ export class Cache {
       ) {
         e.counters.l1Hits++
         if (e.events.has.hit) e.events.emit('hit', { key: k, tier: 'l1', stale: false })
+        if (e.tel.on) e.tel.l1Hit('get', this.#ns, k)
         return e.out(hit.value) as V
       }
     }
     e.assertOpen()
-    return (await e.getSlow(k)) as V | undefined
+    if (!e.tel.on) return (await e.getSlow(k)) as V | undefined
+    return (await e.tel.operation('get', this.#ns, k, undefined, (p) => e.getSlow(k, p))) as
+      V | undefined
   }
 
   /**
@@ -125,17 +129,29 @@ export class Cache {
           e.counters.l1Hits++
           if (e.events.has.hit) e.events.emit('hit', { key: k, tier: 'l1', stale: false })
           if (hit.refreshAt <= now) e.refreshAhead(k, key, loader as Loader<unknown>, options, hit)
+          if (e.tel.on) e.tel.l1Hit('getOrSet', this.#ns, k)
           return e.out(hit.value) as V
         }
       }
     }
     e.assertOpen()
     if (typeof loader !== 'function') throw invalidOption('core', 'loader', 'must be a function')
-    return e.getOrSetSlow(k, key, loader, options)
+    if (!e.tel.on) return e.getOrSetSlow(k, key, loader, options)
+    return e.tel.operation('getOrSet', this.#ns, k, undefined, (p) =>
+      e.getOrSetSlow(k, key, loader, options, p),
+    )
   }
 
   /** Values in key order (`undefined` for misses): one L1 pass, one L2 batch. */
   async getMany<V = unknown>(keys: readonly string[]): Promise<(V | undefined)[]> {
+    const e = this.#e
+    if (!e.tel.on) return this.#getMany<V>(keys)
+    return e.tel.operation('getMany', this.#ns, undefined, keys.length, (p) =>
+      this.#getMany<V>(keys, p),
+    )
+  }
+
+  async #getMany<V>(keys: readonly string[], probe?: Probe): Promise<(V | undefined)[]> {
     const e = this.#e
     e.assertOpen()
     const full = this.#keys(keys)
@@ -156,6 +172,10 @@ export class Cache {
         missing.push(i)
       }
     })
+    if (probe) {
+      probe.tier = missing.length === 0 ? 'l1' : e.l2 ? 'l2' : 'none'
+      probe.hit = missing.length === 0
+    }
     if (missing.length === 0 || !e.l2) return out
     const mk = missing.map((i) => full[i] as string)
     const starts = mk.map((k) => e.beginFill(k))
@@ -190,7 +210,13 @@ export class Cache {
     e.assertOpen()
     if (typeof loader !== 'function') throw invalidOption('core', 'loader', 'must be a function')
     const full = this.#keys(keys)
-    return e.getOrSetMany(full, keys, loader, options)
+    if (!e.tel.on) return e.getOrSetMany(full, keys, loader, options)
+    return e.tel.operation('getOrSetMany', this.#ns, undefined, keys.length, async (p) => {
+      const loadsBefore = e.counters.loads
+      const values = await e.getOrSetMany(full, keys, loader, options)
+      p.tier = e.counters.loads > loadsBefore ? 'loader' : e.l2 ? 'l2' : 'l1'
+      return values
+    })
   }
 
   // ----------------------------------------------------------------- writes
@@ -201,10 +227,26 @@ export class Cache {
    * with `E_L2_UNAVAILABLE` (the old value may still be in L2).
    */
   async set(key: string, value: unknown, options?: EntryOptions): Promise<void> {
-    await this.setMany([{ key, value, options }])
+    const e = this.#e
+    if (!e.tel.on) return this.#setMany([{ key, value, options }])
+    return e.tel.operation('set', this.#ns, this.#kp + key, 1, () =>
+      this.#setMany([{ key, value, options }]),
+    )
   }
 
   async setMany(items: readonly SetManyItem<unknown>[]): Promise<void> {
+    const e = this.#e
+    if (!e.tel.on) return this.#setMany(items)
+    return e.tel.operation(
+      'setMany',
+      this.#ns,
+      undefined,
+      Array.isArray(items) ? items.length : 0,
+      () => this.#setMany(items),
+    )
+  }
+
+  async #setMany(items: readonly SetManyItem<unknown>[]): Promise<void> {
     const e = this.#e
     e.assertOpen()
     if (!Array.isArray(items))
@@ -263,11 +305,27 @@ export class Cache {
   }
 
   async delete(key: string): Promise<void> {
-    await this.deleteMany([key])
+    const e = this.#e
+    if (!e.tel.on) return this.#deleteMany([key])
+    return e.tel.operation('delete', this.#ns, this.#kp + key, 1, () =>
+      this.#deleteMany([key]),
+    )
   }
 
   /** Deletes in L2 and L1 and tells every replica; one bus message for all keys. */
   async deleteMany(keys: readonly string[]): Promise<void> {
+    const e = this.#e
+    if (!e.tel.on) return this.#deleteMany(keys)
+    return e.tel.operation(
+      'deleteMany',
+      this.#ns,
+      undefined,
+      Array.isArray(keys) ? keys.length : 0,
+      () => this.#deleteMany(keys),
+    )
+  }
+
+  async #deleteMany(keys: readonly string[]): Promise<void> {
     const e = this.#e
     e.assertOpen()
     const full = [...new Set(this.#keys(keys))]
@@ -296,6 +354,18 @@ export class Cache {
    * by all namespaces.
    */
   async invalidateTags(tags: readonly string[]): Promise<void> {
+    const e = this.#e
+    if (!e.tel.on) return this.#invalidateTags(tags)
+    return e.tel.operation(
+      'invalidateTags',
+      this.#ns,
+      undefined,
+      Array.isArray(tags) ? tags.length : 0,
+      () => this.#invalidateTags(tags),
+    )
+  }
+
+  async #invalidateTags(tags: readonly string[]): Promise<void> {
     const e = this.#e
     e.assertOpen()
     if (
@@ -335,6 +405,12 @@ export class Cache {
 
   /** Removes every key of this namespace (the root clears the whole prefix), in every tier and replica. */
   async clear(): Promise<void> {
+    const e = this.#e
+    if (!e.tel.on) return this.#clear()
+    return e.tel.operation('clear', this.#ns, undefined, undefined, () => this.#clear())
+  }
+
+  async #clear(): Promise<void> {
     const e = this.#e
     e.assertOpen()
     const prefixes = this.#ns ? [this.#kp, `${e.o.prefix}:${this.#ns}/`] : [`${e.o.prefix}:`]

@@ -58,6 +58,7 @@ import { CacheError, errors } from './errors.js'
 import { Counters, Emitter, type CacheStats } from './events.js'
 import { resolveCall, type CallPolicy, type EntryOptions, type ResolvedOptions } from './options.js'
 import { Publisher } from './publisher.js'
+import { Telemetry, type Probe } from './telemetry.js'
 
 /** What a loader gets. */
 export interface LoaderContext<V = unknown> {
@@ -109,6 +110,7 @@ export class Engine {
   readonly events = new Emitter()
   readonly counters = new Counters()
   readonly source = randomUUID()
+  readonly tel: Telemetry
   hooks: EngineHooks | undefined
 
   #epoch = 0
@@ -131,6 +133,11 @@ export class Engine {
     this.o = options
     this.l1 = options.l1
     this.l2 = options.l2
+    this.tel = new Telemetry(options.telemetry !== false, options.telemetry || {}, options.name, {
+      entries: () => this.l1?.size ?? 0,
+      bytes: () => this.l1?.bytes ?? 0,
+      busState: () => (options.bus ? options.bus.state : 'none'),
+    })
     this.l1?.onEvict?.((key, reason) => this.#onEvict(key, reason))
     const bus = options.bus
     this.#busState = bus ? BusState.connecting : 'none'
@@ -406,8 +413,10 @@ export class Engine {
     try {
       let bytes: Uint8Array | undefined
       let token: string | undefined
-      if (lease && l2.leases) ({ value: bytes, token } = await l2.leases.getWithLease(key))
-      else bytes = await l2.get(key)
+      const leases = lease ? l2.leases : undefined
+      if (leases)
+        ({ value: bytes, token } = await this.#l2Span('get', () => leases.getWithLease(key)))
+      else bytes = await this.#l2Span('get', () => l2.get(key))
       if (bytes === undefined) return { token }
       const entry = this.#decode(key, bytes)
       if (!entry) return { token }
@@ -423,7 +432,7 @@ export class Engine {
   async l2ReadMany(keys: readonly string[]): Promise<(Entry | undefined)[]> {
     const l2 = this.l2 as L2Driver
     try {
-      const raw = await l2.getMany(keys)
+      const raw = await this.#l2Span('mget', () => l2.getMany(keys))
       const entries = raw.map((b, i) =>
         b === undefined ? undefined : this.#decode(keys[i] as string, b),
       )
@@ -441,6 +450,10 @@ export class Engine {
     }
   }
 
+  #l2Span<T>(command: string, fn: () => Promise<T>): Promise<T> {
+    return this.tel.l2Spans ? this.tel.l2(command, fn) : fn()
+  }
+
   /** Stores a loaded entry in L2, through the lease when there is one. Never throws. */
   async #fillL2(
     key: string,
@@ -454,10 +467,11 @@ export class Engine {
       const bytes = this.encode(key, entry)
       if (this.hooks?.beforeL2Fill) await this.hooks.beforeL2Fill(key)
       const ttl = entry.staleUntil - this.o.clock.now()
-      if (token !== undefined && l2.leases) {
-        await l2.leases.fill(key, token, bytes, ttl)
+      const leases = l2.leases
+      if (token !== undefined && leases) {
+        await this.#l2Span('fill', () => leases.fill(key, token, bytes, ttl))
       } else if (this.#fillAllowed(key, entry.tags, start)) {
-        await l2.set(key, bytes, ttl)
+        await this.#l2Span('set', () => l2.set(key, bytes, ttl))
       }
     } catch (err) {
       if (!CacheError.is(err)) this.counters.l2Errors++
@@ -475,7 +489,7 @@ export class Engine {
   }
 
   /** `get` after an L1 miss. */
-  async getSlow(key: string): Promise<unknown> {
+  async getSlow(key: string, probe?: Probe): Promise<unknown> {
     if (this.l1) this.counters.l1Misses++
     if (!this.l2) {
       if (this.events.has.miss) this.events.emit('miss', { key })
@@ -489,6 +503,10 @@ export class Engine {
         if (this.hooks?.beforeL1Fill) await this.hooks.beforeL1Fill(key)
         this.fillL1(key, entry, start, undefined)
         if (this.events.has.hit) this.events.emit('hit', { key, tier: 'l2', stale: false })
+        if (probe) {
+          probe.tier = 'l2'
+          probe.hit = true
+        }
         return entry.value
       }
       this.counters.l2Misses++
@@ -505,11 +523,13 @@ export class Engine {
     userKey: string,
     loader: Loader<V>,
     options: EntryOptions | undefined,
+    probe?: Probe,
   ): Promise<V> {
     if (this.l1) this.counters.l1Misses++
     let flight = this.#flights.get(key)
     if (flight) {
       this.counters.coalesced++
+      if (probe) probe.coalesced = true
     } else {
       flight = this.#startFlight(
         key,
@@ -520,6 +540,11 @@ export class Engine {
       )
     }
     const outcome = await Promise.race([flight.promise, flight.soft])
+    if (probe) {
+      probe.tier = outcome.tier
+      probe.hit = outcome.tier === 'l2'
+      probe.stale = outcome.stale
+    }
     return this.out(outcome.entry.value) as V
   }
 
@@ -696,7 +721,9 @@ export class Engine {
         flight.resolveSoft({ entry: staleEntry, tier: 'loader', stale: true })
       }, p.soft)
     }
-    const loading = (async () => loader(ctx))()
+    const loading = this.tel.on
+      ? this.tel.load(async () => loader(ctx))
+      : (async () => loader(ctx))()
     let value: unknown
     try {
       if (p.hard > 0) {
@@ -767,6 +794,7 @@ export class Engine {
 
   #servedStale(key: string, reason: 'loader-error' | 'soft-timeout' | 'hard-timeout'): void {
     this.counters.staleServed++
+    if (this.tel.on) this.tel.staleServed()
     if (this.events.has.stale) this.events.emit('stale', { key, reason })
   }
 
@@ -992,11 +1020,17 @@ export class Engine {
   // ------------------------------------------------------------ write path
 
   publishKeys(op: 'delete' | 'set', keys: readonly string[]): Promise<void> {
-    return this.#publisher ? this.#publisher.keys(op, keys) : Promise.resolve()
+    if (!this.#publisher) return Promise.resolve()
+    if (!this.tel.on) return this.#publisher.keys(op, keys)
+    this.tel.published(op)
+    return this.#publisher.keys(op, keys, this.tel.traceparent())
   }
 
   publish(message: Omit<BusMessage, 'source' | 'seq' | 'ts'>): Promise<void> {
-    return this.#publisher ? this.#publisher.send(message) : Promise.resolve()
+    if (!this.#publisher) return Promise.resolve()
+    if (!this.tel.on) return this.#publisher.send(message)
+    this.tel.published(message.op)
+    return this.#publisher.send({ ...message, trace: this.tel.traceparent() })
   }
 
   // -------------------------------------------------------------- the bus
@@ -1004,6 +1038,13 @@ export class Engine {
   #onBusMessage(m: BusMessage): void {
     if (m.source === this.source) return
     this.counters.received++
+    if (this.tel.on)
+      this.tel.received(
+        m.op,
+        m.ts,
+        m.trace,
+        m.keys?.length ?? m.tags?.length ?? m.prefixes?.length ?? 0,
+      )
     const own = `${this.o.prefix}:`
     switch (m.op) {
       case 'delete':
@@ -1058,6 +1099,7 @@ export class Engine {
   #onEvict(key: string, reason: EvictionReason): void {
     const c = this.counters.evictions
     c[reason] = (c[reason] ?? 0) + 1
+    if (this.tel.on) this.tel.evicted(reason)
     if (this.events.has.evict) this.events.emit('evict', { key, reason })
   }
 
@@ -1099,6 +1141,7 @@ export class Engine {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    this.tel.close()
     if (this.#clampTimer) this.o.clock.clearTimeout(this.#clampTimer)
     await Promise.allSettled([...this.#flights.values()].map((f) => f.promise))
     const dropped = this.#publisher?.close() ?? 0

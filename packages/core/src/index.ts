@@ -4,6 +4,11 @@ export type { CacheOptions, EntryOptions, TimeoutOptions } from './options.js'
 export { CacheError, errors, invalidOption, type ErrorCode } from './errors.js'
 export { toMs, type Duration } from './duration.js'
 export { systemClock } from './clock.js'
+export {
+  INSTRUMENTATION_NAME,
+  INSTRUMENTATION_VERSION,
+  type TelemetryOptions,
+} from './telemetry.js'
 export { jsonCodec, v8Codec, FormatByte } from './codec.js'
 export { isEntry, envelope } from './entry.js'
 export {

@@ -2,6 +2,7 @@ import { systemClock } from './clock.js'
 import type { BusDriver, Clock, L1Driver, L2Driver } from './contracts.js'
 import { toMs, type Duration } from './duration.js'
 import { CacheError, errors, invalidOption } from './errors.js'
+import type { TelemetryOptions } from './telemetry.js'
 
 export interface TimeoutOptions {
   /**
@@ -66,6 +67,12 @@ export interface CacheOptions {
   lockTtl?: Duration
   /** Time source (tests inject a fake one). @default the system clock */
   clock?: Clock
+  /**
+   * OpenTelemetry spans and metrics through `@opentelemetry/api` (the app registers the
+   * SDK; nothing is recorded until it does). `false` turns it off entirely.
+   * @default true
+   */
+  telemetry?: boolean | TelemetryOptions
 }
 
 export interface ResolvedOptions {
@@ -91,6 +98,7 @@ export interface ResolvedOptions {
   distributedLock: boolean
   lockTtl: number
   clock: Clock
+  telemetry: false | TelemetryOptions
 }
 
 /** Per-call options of `getOrSet` / `set`. */
@@ -196,7 +204,23 @@ export function resolveOptions(options: CacheOptions): ResolvedOptions {
     distributedLock,
     lockTtl: toMs(options.lockTtl, 'lockTtl') ?? 10_000,
     clock: options.clock ?? systemClock,
+    telemetry: resolveTelemetry(options.telemetry),
   }
+}
+
+function resolveTelemetry(t: boolean | TelemetryOptions | undefined): false | TelemetryOptions {
+  if (t === undefined || t === true) return {}
+  if (t === false) return false
+  if (typeof t !== 'object')
+    throw invalidOption('core', 'telemetry', 'must be a boolean or an object')
+  if (t.keys !== undefined && !['none', 'raw', 'hashed'].includes(t.keys)) {
+    throw invalidOption(
+      'core',
+      'telemetry.keys',
+      `must be 'none', 'raw' or 'hashed' (got ${JSON.stringify(t.keys)})`,
+    )
+  }
+  return t
 }
 
 /** Per-call options merged over the cache defaults. Only built on the slow path. */
