@@ -205,7 +205,7 @@ export class Cache {
     keys: readonly string[],
     loader: BatchLoader<V>,
     options?: EntryOptions,
-  ): Promise<V[]> {
+  ): Promise<(V | null)[]> {
     const e = this.#e
     e.assertOpen()
     if (typeof loader !== 'function') throw invalidOption('core', 'loader', 'must be a function')
@@ -307,9 +307,7 @@ export class Cache {
   async delete(key: string): Promise<void> {
     const e = this.#e
     if (!e.tel.on) return this.#deleteMany([key])
-    return e.tel.operation('delete', this.#ns, this.#kp + key, 1, () =>
-      this.#deleteMany([key]),
-    )
+    return e.tel.operation('delete', this.#ns, this.#kp + key, 1, () => this.#deleteMany([key]))
   }
 
   /** Deletes in L2 and L1 and tells every replica; one bus message for all keys. */

@@ -822,7 +822,7 @@ export class Engine {
     userKeys: readonly string[],
     loader: BatchLoader<V>,
     options: EntryOptions | undefined,
-  ): Promise<V[]> {
+  ): Promise<(V | null)[]> {
     const p = resolveCall(this.o, options)
     const clock = this.o.clock
     const n = keys.length
@@ -842,7 +842,7 @@ export class Engine {
         todo.push(i)
       }
     }
-    if (todo.length === 0) return results as V[]
+    if (todo.length === 0) return results as (V | null)[]
     // Keys someone is already loading: join their flights.
     const fresh: number[] = []
     for (const i of todo) {
@@ -887,7 +887,7 @@ export class Engine {
       pendingIdx.map((i) => waiting.get(keys[i] as string) as Promise<Outcome>),
     )
     pendingIdx.forEach((i, j) => (results[i] = this.out((outs[j] as Outcome).entry.value)))
-    return results as V[]
+    return results as (V | null)[]
   }
 
   /** Resolves, per key in `unique` order, an outcome or the error for that key. */

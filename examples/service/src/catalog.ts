@@ -1,0 +1,71 @@
+import type pg from 'pg'
+
+export interface Product {
+  id: number
+  name: string
+  priceCents: number
+  stock: number
+  version: number
+  updatedAt: string
+}
+
+interface Row {
+  id: number
+  name: string
+  price_cents: number
+  stock: number
+  version: number
+  updated_at: Date | string
+}
+
+const toProduct = (r: Row): Product => ({
+  id: r.id,
+  name: r.name,
+  priceCents: r.price_cents,
+  stock: r.stock,
+  version: r.version,
+  updatedAt: new Date(r.updated_at).toISOString(),
+})
+
+/** The source of truth: plain SQL, the same on PostgreSQL and PGlite. */
+export class Catalog {
+  readonly #pool: pg.Pool
+  readonly #t: string
+
+  constructor(pool: pg.Pool, schema: string) {
+    this.#pool = pool
+    this.#t = `${schema}.products`
+  }
+
+  async find(id: number): Promise<Product | null> {
+    const { rows } = await this.#pool.query<Row>(`SELECT * FROM ${this.#t} WHERE id = $1`, [id])
+    return rows[0] ? toProduct(rows[0]) : null
+  }
+
+  async findMany(ids: number[]): Promise<Map<number, Product>> {
+    const { rows } = await this.#pool.query<Row>(
+      `SELECT * FROM ${this.#t} WHERE id = ANY($1::int[])`,
+      [ids],
+    )
+    return new Map(rows.map((r) => [r.id, toProduct(r)]))
+  }
+
+  async update(
+    id: number,
+    patch: { name?: string; priceCents?: number; stock?: number },
+  ): Promise<Product | null> {
+    const { rows } = await this.#pool.query<Row>(
+      `UPDATE ${this.#t}
+          SET name = COALESCE($2, name), price_cents = COALESCE($3, price_cents), stock = COALESCE($4, stock),
+              version = version + 1, updated_at = now()
+        WHERE id = $1 RETURNING *`,
+      [id, patch.name ?? null, patch.priceCents ?? null, patch.stock ?? null],
+    )
+    return rows[0] ? toProduct(rows[0]) : null
+  }
+
+  async remove(id: number): Promise<boolean> {
+    const { rowCount } = await this.#pool.query(`DELETE FROM ${this.#t} WHERE id = $1`, [id])
+    return (rowCount ?? 0) > 0
+  }
+}
