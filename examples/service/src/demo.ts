@@ -285,6 +285,7 @@ async function main(): Promise<void> {
     `\n${bold(`Mixed load for ${SECONDS} s`)} (88% GET one, 6% GET batch of 20, 6% PUT; round-robin over the replicas)`,
   )
   const totals = await drive()
+  if (stopping) return
   console.log(
     `  ${totals.requests} requests (${totals.writes} writes, ${totals.batches} batches), ${totals.errors} errors`,
   )
@@ -298,6 +299,7 @@ async function main(): Promise<void> {
 }
 
 main().catch(async (err: unknown) => {
+  if (stopping) return // Ctrl-C: the signal handler is already cleaning up
   console.error(`\ndemo failed: ${err instanceof Error ? err.message : String(err)}`)
   await cleanup()
   process.exit(1)
