@@ -35,14 +35,16 @@ export class Cache {
   constructor(engine: Engine, ns: string) {
     this.#e = engine
     this.#ns = ns
-    this.#kp = `${engine.o.prefix}:${ns}:`
+    this.#kp = ns ? `\u0001${ns}\u0001` : ''
     this.#max = engine.o.maxKeyLength
   }
 
+  /** The L1 key (see the key layout in engine.ts): no string building for root keys. */
   #key(key: string): string {
     if (typeof key !== 'string' || key.length === 0 || key.length > this.#max)
       throw this.#badKey(key)
-    return this.#kp + key
+    if (this.#kp !== '') return this.#kp + key
+    return key.charCodeAt(0) === 1 ? `\u0001${key}` : key
   }
 
   #badKey(key: unknown): CacheError {
@@ -101,7 +103,7 @@ export class Cache {
         (hit.gen >= e.tagFloor || e.tagsValid(hit))
       ) {
         e.counters.l1Hits++
-        if (e.events.has.hit) e.events.emit('hit', { key: k, tier: 'l1', stale: false })
+        if (e.events.has.hit) e.events.emit('hit', { key: e.fullOf(k), tier: 'l1', stale: false })
         if (e.tel.on) e.tel.l1Hit('get', this.#ns, k)
         return e.out(hit.value) as V
       }
@@ -127,7 +129,7 @@ export class Cache {
         const now = e.o.clock.now()
         if (hit.freshUntil > now && (hit.gen >= e.tagFloor || e.tagsValid(hit))) {
           e.counters.l1Hits++
-          if (e.events.has.hit) e.events.emit('hit', { key: k, tier: 'l1', stale: false })
+          if (e.events.has.hit) e.events.emit('hit', { key: e.fullOf(k), tier: 'l1', stale: false })
           if (hit.refreshAt <= now) e.refreshAhead(k, key, loader as Loader<unknown>, options, hit)
           if (e.tel.on) e.tel.l1Hit('getOrSet', this.#ns, k)
           return e.out(hit.value) as V
@@ -282,7 +284,7 @@ export class Cache {
     if (e.l2) {
       const now = e.o.clock.now()
       const writes = prepared.map((x) => ({
-        key: x.k,
+        key: e.fullOf(x.k),
         value: x.bytes as Uint8Array,
         ttlMs: x.entry.staleUntil - now,
       }))
@@ -301,7 +303,7 @@ export class Cache {
       e.counters.l2Errors++
       throw e.reportError(failure, 'set', keys[0])
     }
-    if (e.events.has.set) for (const k of keys) e.events.emit('set', { key: k })
+    if (e.events.has.set) for (const k of keys) e.events.emit('set', { key: e.fullOf(k) })
   }
 
   async delete(key: string): Promise<void> {
@@ -332,7 +334,7 @@ export class Cache {
     let failure: unknown
     if (e.l2) {
       try {
-        await e.l2.delete(full)
+        await e.l2.delete(full.map((k) => e.fullOf(k)))
       } catch (err) {
         failure = err
       }
@@ -342,7 +344,7 @@ export class Cache {
       e.counters.l2Errors++
       throw e.reportError(failure, 'delete', full[0])
     }
-    if (e.events.has.delete) e.events.emit('delete', { keys: full })
+    if (e.events.has.delete) e.events.emit('delete', { keys: full.map((k) => e.fullOf(k)) })
   }
 
   /**
@@ -411,9 +413,12 @@ export class Cache {
   async #clear(): Promise<void> {
     const e = this.#e
     e.assertOpen()
-    const prefixes = this.#ns ? [this.#kp, `${e.o.prefix}:${this.#ns}/`] : [`${e.o.prefix}:`]
+    const prefixes = this.#ns
+      ? [`${e.o.prefix}:${this.#ns}:`, `${e.o.prefix}:${this.#ns}/`]
+      : [`${e.o.prefix}:`]
+    const local = prefixes.map((p) => e.l1PrefixOf(p) ?? p)
     // Clear locally before and after L2: fills racing either side are discarded.
-    e.clearLocal(prefixes)
+    e.clearLocal(local)
     let failure: unknown
     if (e.l2) {
       try {
@@ -422,7 +427,7 @@ export class Cache {
         failure = err
       }
     }
-    e.clearLocal(prefixes)
+    e.clearLocal(local)
     await e.publish({ op: this.#ns ? 'clear-namespace' : 'clear', prefixes })
     if (failure !== undefined) {
       e.counters.l2Errors++

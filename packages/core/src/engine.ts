@@ -131,6 +131,8 @@ export class Engine {
 
   constructor(options: ResolvedOptions) {
     this.o = options
+    this.#p1 = `${options.prefix}:`
+    this.#rootFull = `${options.prefix}::`
     this.l1 = options.l1
     this.l2 = options.l2
     this.tel = new Telemetry(options.telemetry !== false, options.telemetry || {}, options.name, {
@@ -138,6 +140,7 @@ export class Engine {
       bytes: () => this.l1?.bytes ?? 0,
       busState: () => (options.bus ? options.bus.state : 'none'),
     })
+    this.tel.fullKey = (k) => this.fullOf(k)
     this.l1?.onEvict?.((key, reason) => this.#onEvict(key, reason))
     const bus = options.bus
     this.#busState = bus ? BusState.connecting : 'none'
@@ -167,6 +170,48 @@ export class Engine {
     }
   }
 
+  // ---------------------------------------------------------------- keys
+  //
+  // L1 is private to this cache, so its keys need no prefix: root keys are the caller's
+  // key as is (the hit path does no string building), namespaced keys are
+  // `\u0001<ns>\u0001<key>`, and a root key that itself starts with \u0001 gets one
+  // more (namespace names never start with \u0001, so nothing collides). L2 and the bus
+  // use the full key `<prefix>:<ns>:<key>`; the engine converts on the slow path.
+
+  /** `<prefix>:` */
+  readonly #p1: string
+  /** `<prefix>::` (full keys of the root namespace) */
+  readonly #rootFull: string
+
+  /** The L2 / bus key of an L1 key. */
+  fullOf(k: string): string {
+    if (k.charCodeAt(0) !== 1) return this.#rootFull + k
+    if (k.charCodeAt(1) === 1) return this.#rootFull + k.slice(1)
+    const end = k.indexOf('\u0001', 1)
+    return `${this.#p1}${k.slice(1, end)}:${k.slice(end + 1)}`
+  }
+
+  /** The L1 key of a full key of this prefix (undefined for anything else). */
+  l1Of(full: string): string | undefined {
+    if (!full.startsWith(this.#p1)) return undefined
+    const i = full.indexOf(':', this.#p1.length)
+    if (i < 0) return undefined
+    const ns = full.slice(this.#p1.length, i)
+    const key = full.slice(i + 1)
+    if (ns !== '') return `\u0001${ns}\u0001${key}`
+    return key.charCodeAt(0) === 1 ? `\u0001${key}` : key
+  }
+
+  /** The L1 prefix of a full prefix (`''` = everything). */
+  l1PrefixOf(fullPrefix: string): string | undefined {
+    if (!fullPrefix.startsWith(this.#p1)) return undefined
+    const rest = fullPrefix.slice(this.#p1.length)
+    if (rest === '') return ''
+    if (rest.endsWith(':')) return `\u0001${rest.slice(0, -1)}\u0001`
+    if (rest.endsWith('/')) return `\u0001${rest}`
+    return undefined
+  }
+
   // ---------------------------------------------------------------- helpers
 
   assertOpen(): void {
@@ -188,7 +233,12 @@ export class Engine {
             { cause: err },
           )
     this.counters.errors++
-    if (this.events.has.error) this.events.emit('error', { error, operation, key })
+    if (this.events.has.error)
+      this.events.emit('error', {
+        error,
+        operation,
+        key: key === undefined ? undefined : this.fullOf(key),
+      })
     return error
   }
 
@@ -290,13 +340,14 @@ export class Engine {
     // Bounded: past this many distinct invalidated tags, fall back to a full L1 clear.
     if (this.#tagEpoch.size > 100_000) {
       this.#tagEpoch.clear()
-      this.clearLocal([`${this.o.prefix}:`])
+      this.clearLocal([''])
     }
   }
 
+  /** L1 prefixes; `''` clears everything. */
   clearLocal(prefixes: readonly string[]): void {
     this.#broadEpoch = ++this.#epoch
-    for (const p of prefixes) this.l1?.clear(p)
+    for (const p of prefixes) this.l1?.clear(p === '' ? undefined : p)
   }
 
   // --------------------------------------------------------------- L1 / L2
@@ -383,7 +434,7 @@ export class Engine {
         'l2.decode',
         key,
       )
-      void this.l2?.delete([key]).catch(() => undefined)
+      void this.l2?.delete([this.fullOf(key)]).catch(() => undefined)
       return undefined
     }
   }
@@ -414,9 +465,10 @@ export class Engine {
       let bytes: Uint8Array | undefined
       let token: string | undefined
       const leases = lease ? l2.leases : undefined
+      const full = this.fullOf(key)
       if (leases)
-        ({ value: bytes, token } = await this.#l2Span('get', () => leases.getWithLease(key)))
-      else bytes = await this.#l2Span('get', () => l2.get(key))
+        ({ value: bytes, token } = await this.#l2Span('get', () => leases.getWithLease(full)))
+      else bytes = await this.#l2Span('get', () => l2.get(full))
       if (bytes === undefined) return { token }
       const entry = this.#decode(key, bytes)
       if (!entry) return { token }
@@ -432,7 +484,8 @@ export class Engine {
   async l2ReadMany(keys: readonly string[]): Promise<(Entry | undefined)[]> {
     const l2 = this.l2 as L2Driver
     try {
-      const raw = await this.#l2Span('mget', () => l2.getMany(keys))
+      const full = keys.map((k) => this.fullOf(k))
+      const raw = await this.#l2Span('mget', () => l2.getMany(full))
       const entries = raw.map((b, i) =>
         b === undefined ? undefined : this.#decode(keys[i] as string, b),
       )
@@ -468,10 +521,11 @@ export class Engine {
       if (this.hooks?.beforeL2Fill) await this.hooks.beforeL2Fill(key)
       const ttl = entry.staleUntil - this.o.clock.now()
       const leases = l2.leases
+      const full = this.fullOf(key)
       if (token !== undefined && leases) {
-        await this.#l2Span('fill', () => leases.fill(key, token, bytes, ttl))
+        await this.#l2Span('fill', () => leases.fill(full, token, bytes, ttl))
       } else if (this.#fillAllowed(key, entry.tags, start)) {
-        await this.#l2Span('set', () => l2.set(key, bytes, ttl))
+        await this.#l2Span('set', () => l2.set(full, bytes, ttl))
       }
     } catch (err) {
       if (!CacheError.is(err)) this.counters.l2Errors++
@@ -492,7 +546,7 @@ export class Engine {
   async getSlow(key: string, probe?: Probe): Promise<unknown> {
     if (this.l1) this.counters.l1Misses++
     if (!this.l2) {
-      if (this.events.has.miss) this.events.emit('miss', { key })
+      if (this.events.has.miss) this.events.emit('miss', { key: this.fullOf(key) })
       return undefined
     }
     const start = this.beginFill(key)
@@ -502,7 +556,8 @@ export class Engine {
         this.counters.l2Hits++
         if (this.hooks?.beforeL1Fill) await this.hooks.beforeL1Fill(key)
         this.fillL1(key, entry, start, undefined)
-        if (this.events.has.hit) this.events.emit('hit', { key, tier: 'l2', stale: false })
+        if (this.events.has.hit)
+          this.events.emit('hit', { key: this.fullOf(key), tier: 'l2', stale: false })
         if (probe) {
           probe.tier = 'l2'
           probe.hit = true
@@ -510,7 +565,7 @@ export class Engine {
         return entry.value
       }
       this.counters.l2Misses++
-      if (this.events.has.miss) this.events.emit('miss', { key })
+      if (this.events.has.miss) this.events.emit('miss', { key: this.fullOf(key) })
       return undefined
     } finally {
       this.endFill(key)
@@ -611,7 +666,8 @@ export class Engine {
           this.counters.l2Hits++
           if (this.hooks?.beforeL1Fill) await this.hooks.beforeL1Fill(key)
           this.fillL1(key, e, start, p)
-          if (this.events.has.hit) this.events.emit('hit', { key, tier: 'l2', stale: false })
+          if (this.events.has.hit)
+            this.events.emit('hit', { key: this.fullOf(key), tier: 'l2', stale: false })
           return { entry: e, tier: 'l2', stale: false }
         }
         if (e.staleUntil > now && (stale === undefined || e.version > stale.version)) stale = e
@@ -621,7 +677,7 @@ export class Engine {
         return this.#loadUnderLock(key, userKey, loader, p, flight, start, stale, token)
       }
     }
-    if (this.events.has.miss) this.events.emit('miss', { key })
+    if (this.events.has.miss) this.events.emit('miss', { key: this.fullOf(key) })
     return this.#load(key, userKey, loader, p, flight, start, stale, token)
   }
 
@@ -642,7 +698,7 @@ export class Engine {
     let lock: string | undefined
     for (;;) {
       try {
-        lock = await locks.tryAcquire(key, this.o.lockTtl)
+        lock = await locks.tryAcquire(this.fullOf(key), this.o.lockTtl)
       } catch (err) {
         this.reportError(err, 'l2.lock', key)
         break
@@ -652,7 +708,7 @@ export class Engine {
         const again = await this.l2Read(key, true)
         token = again.token
         if (again.entry && again.entry.freshUntil > clock.now()) {
-          await locks.release(key, lock).catch(() => undefined)
+          await locks.release(this.fullOf(key), lock).catch(() => undefined)
           this.fillL1(key, again.entry, start, p)
           return { entry: again.entry, tier: 'l2', stale: false }
         }
@@ -671,7 +727,7 @@ export class Engine {
     try {
       return await this.#load(key, userKey, loader, p, flight, start, stale, token)
     } finally {
-      if (lock !== undefined) await locks.release(key, lock).catch(() => undefined)
+      if (lock !== undefined) await locks.release(this.fullOf(key), lock).catch(() => undefined)
     }
   }
 
@@ -795,7 +851,7 @@ export class Engine {
   #servedStale(key: string, reason: 'loader-error' | 'soft-timeout' | 'hard-timeout'): void {
     this.counters.staleServed++
     if (this.tel.on) this.tel.staleServed()
-    if (this.events.has.stale) this.events.emit('stale', { key, reason })
+    if (this.events.has.stale) this.events.emit('stale', { key: this.fullOf(key), reason })
   }
 
   /** Loader failed with a stale copy at hand: serve it, and back off before the next load. */
@@ -1003,7 +1059,7 @@ export class Engine {
         const items = toStore
           .filter((s) => this.#fillAllowed(s.key, s.entry.tags, starts.get(s.key) ?? 0))
           .map((s) => ({
-            key: s.key,
+            key: this.fullOf(s.key),
             value: this.encode(s.key, s.entry),
             ttlMs: s.entry.staleUntil - clock.now(),
           }))
@@ -1019,11 +1075,13 @@ export class Engine {
 
   // ------------------------------------------------------------ write path
 
+  /** Publishes an invalidation of L1 keys (sent as full keys). */
   publishKeys(op: 'delete' | 'set', keys: readonly string[]): Promise<void> {
     if (!this.#publisher) return Promise.resolve()
-    if (!this.tel.on) return this.#publisher.keys(op, keys)
+    const full = keys.map((k) => this.fullOf(k))
+    if (!this.tel.on) return this.#publisher.keys(op, full)
     this.tel.published(op)
-    return this.#publisher.keys(op, keys, this.tel.traceparent())
+    return this.#publisher.keys(op, full, this.tel.traceparent())
   }
 
   publish(message: Omit<BusMessage, 'source' | 'seq' | 'ts'>): Promise<void> {
@@ -1045,11 +1103,14 @@ export class Engine {
         m.trace,
         m.keys?.length ?? m.tags?.length ?? m.prefixes?.length ?? 0,
       )
-    const own = `${this.o.prefix}:`
     switch (m.op) {
       case 'delete':
       case 'set': {
-        const keys = (m.keys ?? []).filter((k) => typeof k === 'string' && k.startsWith(own))
+        const keys: string[] = []
+        for (const full of m.keys ?? []) {
+          const k = typeof full === 'string' ? this.l1Of(full) : undefined
+          if (k !== undefined) keys.push(k)
+        }
         if (keys.length > 0) this.invalidateKeysLocal(keys)
         break
       }
@@ -1058,9 +1119,11 @@ export class Engine {
         break
       case 'clear':
       case 'clear-namespace': {
-        const prefixes = (m.prefixes ?? []).filter(
-          (p) => typeof p === 'string' && p.startsWith(own),
-        )
+        const prefixes: string[] = []
+        for (const full of m.prefixes ?? []) {
+          const p = typeof full === 'string' ? this.l1PrefixOf(full) : undefined
+          if (p !== undefined) prefixes.push(p)
+        }
         if (prefixes.length > 0) this.clearLocal(prefixes)
         break
       }
@@ -1071,7 +1134,7 @@ export class Engine {
     const previous = this.#busState
     this.#busState = state
     if (this.events.has['bus:state']) this.events.emit('bus:state', { state, reason })
-    const all = [`${this.o.prefix}:`]
+    const all = ['']
     if (state === BusState.degraded && previous !== BusState.degraded) {
       this.counters.degraded++
       if (this.o.onGap === 'clear') {
@@ -1100,7 +1163,7 @@ export class Engine {
     const c = this.counters.evictions
     c[reason] = (c[reason] ?? 0) + 1
     if (this.tel.on) this.tel.evicted(reason)
-    if (this.events.has.evict) this.events.emit('evict', { key, reason })
+    if (this.events.has.evict) this.events.emit('evict', { key: this.fullOf(key), reason })
   }
 
   // ----------------------------------------------------------- lifecycle

@@ -61,6 +61,8 @@ function isNoop(provider: unknown): boolean {
  */
 export class Telemetry {
   on = false
+  /** Maps the keys the engine passes to the form recorded on spans. */
+  fullKey: (k: string) => string = (k) => k
   readonly #enabled: boolean
   readonly #options: TelemetryOptions
   readonly #base: Attributes
@@ -152,8 +154,9 @@ export class Telemetry {
   #keyAttr(attrs: Attributes, key: string | undefined): void {
     const mode = this.#options.keys ?? 'none'
     if (key === undefined || mode === 'none') return
+    const full = this.fullKey(key)
     attrs['cache.key'] =
-      mode === 'raw' ? key : createHash('sha256').update(key).digest('hex').slice(0, 16)
+      mode === 'raw' ? full : createHash('sha256').update(full).digest('hex').slice(0, 16)
   }
 
   /** The L1-hit fast path of `get`/`getOrSet` (only called when `on`). */

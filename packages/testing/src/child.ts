@@ -19,9 +19,11 @@ export function spawnChild(
   script: string,
   args: string[] = [],
   env: Record<string, string> = {},
+  execArgv: string[] = [],
 ): ChildHandle {
   const child = fork(script, args, {
     env: { ...process.env, ...env },
+    execArgv,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   })
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>()

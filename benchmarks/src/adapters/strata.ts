@@ -1,0 +1,27 @@
+import { createCache } from '@strata/core'
+import { memoryL1 } from '@strata/l1-memory'
+import { redisL2 } from '@strata/l2-redis'
+import { redisPubSubBus } from '@strata/bus-redis-pubsub'
+import type { AdapterFactory } from './types.js'
+
+export const strata: AdapterFactory = async ({ mode, redisUrl, prefix, maxEntries }) => {
+  const cache = createCache({
+    prefix,
+    ttl: '1h',
+    telemetry: false,
+    ...(mode !== 'l2' ? { l1: memoryL1({ maxEntries: maxEntries ?? 100_000 }) } : {}),
+    ...(mode !== 'l1' ? { l2: redisL2({ redis: redisUrl, commandTimeout: 5_000 }) } : {}),
+    ...(mode === 'tiered' ? { bus: redisPubSubBus({ redis: redisUrl }) } : {}),
+  })
+  await cache.ready()
+  return {
+    name: `strata (${mode === 'tiered' ? 'L1+L2+bus' : mode.toUpperCase()})`,
+    get: (k) => cache.get(k),
+    getOrSet: (k, load) => cache.getOrSet(k, load),
+    set: (k, v) => cache.set(k, v),
+    delete: (k) => cache.delete(k),
+    getMany: (keys) => cache.getMany(keys),
+    ready: () => cache.ready(),
+    close: () => cache.close(),
+  }
+}

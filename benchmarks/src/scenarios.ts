@@ -1,0 +1,520 @@
+import { fileURLToPath } from 'node:url'
+import { BasicTracerProvider, SimpleSpanProcessor, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace-base'
+import { createCache, jsonCodec, type Entry } from '@strata/core'
+import { memoryL1 } from '@strata/l1-memory'
+import { msgpackCodec } from '@strata/l2-redis'
+import { spawnChild, type ChildHandle } from '@strata/testing'
+import { Redis } from 'ioredis'
+import { LRUCache } from 'lru-cache'
+import { Packr, Unpackr } from 'msgpackr'
+import { CONTENDERS, contender, type Mode } from './adapters/index.js'
+import { decode, encode } from './adapters/raw.js'
+import { concurrentThroughput, fmt, interleave, latencies, median, percentile, sampleObject, sleep, throughput, throughputSync } from './harness.js'
+import { adapterFor, runRound, type Round } from './rounds.js'
+
+export interface Row {
+  contender: string
+  [column: string]: string | number
+}
+
+export interface Target {
+  text: string
+  met: boolean | null
+  detail: string
+}
+
+export interface ScenarioResult {
+  scenario: string
+  title: string
+  method: string
+  isolation: string
+  columns: string[]
+  rows: Row[]
+  targets: Target[]
+  skipped: string[]
+  extra?: Record<string, unknown>
+}
+
+export interface Context {
+  redisUrl: string
+  quick: boolean
+  workers: Map<string, ChildHandle>
+}
+
+const WORKER = fileURLToPath(new URL('./worker.js', import.meta.url))
+let prefixSeq = 0
+const prefix = (s: string) => `b${process.pid}x${prefixSeq++}${s}`
+
+function worker(ctx: Context, key: string, execArgv: string[] = []): ChildHandle {
+  let w = ctx.workers.get(key)
+  if (!w) {
+    w = spawnChild(WORKER, [], {}, execArgv)
+    ctx.workers.set(key, w)
+  }
+  return w
+}
+
+async function closeWorker(ctx: Context, key: string): Promise<void> {
+  const w = ctx.workers.get(key)
+  if (!w) return
+  ctx.workers.delete(key)
+  await w.request({ cmd: 'close' }).catch(() => undefined)
+  await w.kill()
+}
+
+/** Runs a round here, or in the contender's own process when it must be isolated. */
+async function round(ctx: Context, id: string, mode: Mode, pfx: string, r: Round, maxEntries?: number): Promise<unknown> {
+  const spec = { contender: id, mode, redisUrl: ctx.redisUrl, prefix: pfx, round: r, ...(maxEntries ? { maxEntries } : {}) }
+  if (contender(id).isolated) return worker(ctx, `iso-${id}`).request({ cmd: 'round', ...spec }, 300_000)
+  return runRound(spec)
+}
+
+const ISOLATION_NOTE =
+  'cacheable and cache-manager (which load @redis/client through @keyv/redis) run in their own child process each; every other contender runs in the main process. Rounds are interleaved across processes (one contender at a time).'
+
+const target = (text: string, ok: boolean | null, detail: string): Target => ({ text, met: ok, detail })
+
+// ---------------------------------------------------------------- 1. l1-hit
+
+export async function l1Hit(ctx: Context): Promise<ScenarioResult> {
+  const ms = ctx.quick ? 150 : 400
+  const rounds = ctx.quick ? 3 : 7
+  const lru = new LRUCache<string, object>({ max: 1000, ttl: 3_600_000 })
+  const map = new Map<string, object>()
+  lru.set('hot', sampleObject(1))
+  map.set('hot', sampleObject(1))
+  const peers = CONTENDERS.filter((c) => c.id !== 'raw' && c.modes.includes('l1'))
+  const names = ['Map.get (sync)', 'lru-cache get (sync)', 'lru-cache get (awaited)', ...peers.map((c) => `${c.id}:l1`), 'strata:tiered', 'bentocache:tiered']
+  const pfx = new Map(names.map((n) => [n, prefix('l1')]))
+  const results: Record<string, Map<string, number[]>> = {}
+  for (const op of ['get', 'getOrSet'] as const) {
+    results[op] = await interleave(names, rounds, async (name) => {
+      if (name === 'Map.get (sync)') return throughputSync(() => map.get('hot'), ms)
+      if (name === 'lru-cache get (sync)') return throughputSync(() => lru.get('hot'), ms)
+      if (name === 'lru-cache get (awaited)') return throughput(() => lru.get('hot'), ms)
+      const [id, mode] = name.split(':') as [string, Mode]
+      if (op === 'get' && contender(id).getOrSetOnly) return Number.NaN
+      return (await round(ctx, id, mode, pfx.get(name) as string, { kind: 'l1-hit', op, ms })) as number
+    })
+  }
+  const base = median(results['get']?.get('lru-cache get (awaited)') ?? [])
+  const rows: Row[] = names.map((n) => {
+    const g = median(results['get']?.get(n) ?? [])
+    const gs = median(results['getOrSet']?.get(n) ?? [])
+    return { contender: n, 'get ops/s': fmt(g), 'get ÷ awaited lru': fmt(g / base, 2), 'getOrSet ops/s': fmt(gs), 'getOrSet ÷ awaited lru': fmt(gs / base, 2) }
+  })
+  const strata = median(results['get']?.get('strata:l1') ?? [])
+  const peerGets = peers.filter((c) => c.id !== 'strata').map((c) => median(results['get']?.get(`${c.id}:l1`) ?? [])).filter(Number.isFinite)
+  const bestPeer = Math.max(...peerGets)
+  const bento = median(results['get']?.get('bentocache:l1') ?? [])
+  return {
+    scenario: 'l1-hit',
+    title: 'L1 hit: get and getOrSet on one hot key',
+    method: `one hot key holding a ~300-byte object; each contender runs ${ms} ms per round, ${rounds} rounds, order rotated each round; median ops/s; ratio to awaited lru-cache.get in the same run`,
+    isolation: ISOLATION_NOTE,
+    columns: ['get ops/s', 'get ÷ awaited lru', 'getOrSet ops/s', 'getOrSet ÷ awaited lru'],
+    rows,
+    targets: [
+      target('strata get ≥ 0.70× awaited lru-cache get', strata / base >= 0.7, `${fmt(strata / base, 2)}×`),
+      target('strata get ≥ 1.0× the best peer', strata / bestPeer >= 1, `${fmt(strata / bestPeer, 2)}× (best peer ${fmt(bestPeer)} ops/s)`),
+      target('strata get ≥ 20× BentoCache', strata / bento >= 20, `${fmt(strata / bento, 1)}×`),
+    ],
+    skipped: ['layered-loader: needs Node 22+ (this run: ' + process.version + ')'].filter(() => Number(process.versions.node.split('.')[0]) < 22),
+  }
+}
+
+// ---------------------------------------------------------------- 2. l2-hit
+
+export async function l2Hit(ctx: Context): Promise<ScenarioResult> {
+  const rounds = ctx.quick ? 3 : 5
+  const sequential = ctx.quick ? 500 : 2_000
+  const ms = ctx.quick ? 300 : 800
+  const redis = new Redis(ctx.redisUrl)
+  const rawKeys = Array.from({ length: 256 }, (_, i) => `rawl2:${i}`)
+  for (const k of rawKeys) await redis.set(k, encode({ value: sampleObject(1), createdAt: 0, freshUntil: 0, staleUntil: 0, tags: [], version: 1 }))
+  const names = ['ioredis getBuffer + msgpackr decode', 'strata:l2', 'bentocache:l2', 'cacheable:l2', 'cache-manager:l2']
+  const pfx = new Map(names.map((n) => [n, prefix('l2')]))
+  type L2 = { p50: number; p99: number; tput: number }
+  const parsed = await interleave<L2>(names, rounds, async (name) => {
+    if (name.startsWith('ioredis')) {
+      const lat = await latencies(async (i) => decode((await redis.getBuffer(rawKeys[i % 256] as string)) as Buffer), sequential)
+      const tput = await concurrentThroughput(async (i) => decode((await redis.getBuffer(rawKeys[i % 256] as string)) as Buffer), 64, ms)
+      return { p50: percentile(lat, 50), p99: percentile(lat, 99), tput }
+    }
+    const [id, mode] = name.split(':') as [string, Mode]
+    return (await round(ctx, id, mode, pfx.get(name) as string, { kind: 'l2-hit', sequential, inFlight: 64, ms })) as L2
+  })
+  redis.disconnect()
+  const m = (n: string, f: 'p50' | 'p99' | 'tput') => median((parsed.get(n) ?? []).map((x) => x[f]))
+  const base = names[0] as string
+  const rows: Row[] = names.map((n) => ({
+    contender: n,
+    'p50 µs': fmt(m(n, 'p50') * 1000),
+    'p99 µs': fmt(m(n, 'p99') * 1000),
+    'p50 ÷ raw': fmt(m(n, 'p50') / m(base, 'p50'), 2),
+    '64 in flight ops/s': fmt(m(n, 'tput')),
+    'throughput ÷ raw': fmt(m(n, 'tput') / m(base, 'tput'), 2),
+  }))
+  const p50r = m('strata:l2', 'p50') / m(base, 'p50')
+  const tr = m('strata:l2', 'tput') / m(base, 'tput')
+  return {
+    scenario: 'l2-hit',
+    title: 'L2 hit: L1 miss, Redis hit',
+    method: `L2-only configurations (every get goes to Redis), 256 keys holding a ~300-byte object; ${sequential} sequential gets for latency, then 64 callers in flight for ${ms} ms; ${rounds} interleaved rounds, medians`,
+    isolation: ISOLATION_NOTE,
+    columns: ['p50 µs', 'p99 µs', 'p50 ÷ raw', '64 in flight ops/s', 'throughput ÷ raw'],
+    rows,
+    targets: [
+      target('strata p50 ≤ 1.15× raw getBuffer + decode', p50r <= 1.15, `${fmt(p50r, 2)}×`),
+      target('strata 64-in-flight throughput ≥ 0.85× raw', tr >= 0.85, `${fmt(tr, 2)}×`),
+    ],
+    skipped: [],
+  }
+}
+
+// ---------------------------------------------------------------- 3. miss-load
+
+export async function missLoad(ctx: Context): Promise<ScenarioResult> {
+  const rounds = ctx.quick ? 3 : 5
+  const n = 1_000
+  const names = ['raw:tiered', 'strata:tiered', 'bentocache:tiered']
+  const pfx = new Map(names.map((x) => [x, prefix('miss')]))
+  let seq = 0
+  const res = await interleave(names, rounds, async (name) => {
+    const [id, mode] = name.split(':') as [string, Mode]
+    const a = await adapterFor(id, mode, ctx.redisUrl, pfx.get(name) as string)
+    const batch = seq++
+    const load = () => sleep(1).then(() => sampleObject(batch))
+    const t = performance.now()
+    await Promise.all(Array.from({ length: n }, (_, i) => a.getOrSet(`m${batch}:${i}`, load)))
+    return (n * 1000) / (performance.now() - t)
+  })
+  const base = median(res.get('raw:tiered') ?? [])
+  const rows: Row[] = names.map((x) => ({ contender: x === 'raw:tiered' ? 'hand-written lru-cache + ioredis getOrSet' : x, 'ops/s': fmt(median(res.get(x) ?? [])), '÷ hand-written': fmt(median(res.get(x) ?? []) / base, 2) }))
+  const r = median(res.get('strata:tiered') ?? []) / base
+  return {
+    scenario: 'miss-load',
+    title: 'Miss and load: 1 000 concurrent getOrSet of distinct cold keys, 1 ms loader',
+    method: `L1+L2+bus configurations; each round 1 000 distinct new keys at once; ops/s = 1 000 / wall time; ${rounds} interleaved rounds, medians`,
+    isolation: 'all in the main process',
+    columns: ['ops/s', '÷ hand-written'],
+    rows,
+    targets: [target('strata ≥ 0.8× the hand-written baseline', r >= 0.8, `${fmt(r, 2)}×`)],
+    skipped: ['cacheable, cache-manager: measured in l1-hit/l2-hit; not repeated here'],
+  }
+}
+
+// ---------------------------------------------------------------- 4. batch
+
+export async function batch(ctx: Context): Promise<ScenarioResult> {
+  const rounds = ctx.quick ? 3 : 7
+  const a = await adapterFor('strata', 'l2', ctx.redisUrl, prefix('batch'))
+  const keys = Array.from({ length: 100 }, (_, i) => `k${i}`)
+  for (const k of keys.slice(0, 40)) await a.set(k, sampleObject(1))
+  const names = ['100 sequential get', 'getMany(100)']
+  const res = await interleave(names, rounds, async (name) => {
+    const t = performance.now()
+    for (let rep = 0; rep < 20; rep++) {
+      if (name === 'getMany(100)') await a.getMany?.(keys)
+      else for (const k of keys) await a.get(k)
+    }
+    return (performance.now() - t) / 20
+  })
+  const seq = median(res.get(names[0] as string) ?? [])
+  const many = median(res.get(names[1] as string) ?? [])
+  return {
+    scenario: 'batch',
+    title: 'Batch: 100 keys (40 cached) against Redis',
+    method: `strata L2-only; time per batch of 100 keys, 20 batches per round, ${rounds} interleaved rounds, medians`,
+    isolation: 'main process',
+    columns: ['ms per 100 keys', 'speed-up'],
+    rows: [
+      { contender: 'strata: 100 sequential get', 'ms per 100 keys': fmt(seq, 2), 'speed-up': '1.00' },
+      { contender: 'strata: getMany(100)', 'ms per 100 keys': fmt(many, 2), 'speed-up': fmt(seq / many, 2) },
+    ],
+    targets: [target('getMany of 100 keys ≥ 5× faster than 100 sequential gets', seq / many >= 5, `${fmt(seq / many, 1)}×`)],
+    skipped: [],
+  }
+}
+
+// ---------------------------------------------------------------- 5. stampede
+
+export async function stampede(ctx: Context): Promise<ScenarioResult> {
+  const rounds = ctx.quick ? 3 : 5
+  const names = ['bare single-flight (Map of promises)', 'strata:tiered', 'bentocache:tiered', 'async-cache-dedupe:l1']
+  const pfx = new Map(names.map((x) => [x, prefix('st')]))
+  const loads = new Map<string, number>(names.map((x) => [x, 0]))
+  let seq = 0
+  const res = await interleave(names, rounds, async (name) => {
+    const key = `cold${seq++}`
+    const loader = async () => {
+      loads.set(name, (loads.get(name) ?? 0) + 1)
+      await sleep(20)
+      return sampleObject(1)
+    }
+    const t = performance.now()
+    if (name.startsWith('bare')) {
+      const flights = new Map<string, Promise<unknown>>()
+      const sf = (k: string) => {
+        let p = flights.get(k)
+        if (!p) flights.set(k, (p = loader().finally(() => flights.delete(k))))
+        return p
+      }
+      await Promise.all(Array.from({ length: 1_000 }, () => sf(key)))
+    } else {
+      const [id, mode] = name.split(':') as [string, Mode]
+      const a = await adapterFor(id, mode, ctx.redisUrl, pfx.get(name) as string)
+      await Promise.all(Array.from({ length: 1_000 }, () => a.getOrSet(key, loader)))
+    }
+    return performance.now() - t
+  })
+  const base = median(res.get(names[0] as string) ?? [])
+  const rows: Row[] = names.map((x) => ({
+    contender: x,
+    'loader calls per round': fmt((loads.get(x) ?? 0) / rounds, 2),
+    'total ms': fmt(median(res.get(x) ?? []), 1),
+    '÷ bare': fmt(median(res.get(x) ?? []) / base, 2),
+  }))
+  // Across processes: 4 × 250 with the distributed lock.
+  const redis = new Redis(ctx.redisUrl)
+  const dist: number[] = []
+  const distMs: number[] = []
+  const procs = Array.from({ length: 4 }, (_, i) => worker(ctx, `stampede-${i}`))
+  for (let r = 0; r < rounds; r++) {
+    const p = prefix('dist')
+    const out = await Promise.all(procs.map((w) => w.request<{ start: number; end: number }>({ cmd: 'stampede', redisUrl: ctx.redisUrl, prefix: p, key: 'cold', callers: 250, loaderMs: 20 }, 60_000)))
+    dist.push(Number(await redis.get(`${p}:loads`)))
+    distMs.push(Math.max(...out.map((o) => o.end)) - Math.min(...out.map((o) => o.start)))
+  }
+  redis.disconnect()
+  for (let i = 0; i < 4; i++) await closeWorker(ctx, `stampede-${i}`)
+  rows.push({ contender: 'strata, 4 processes × 250, distributedLock', 'loader calls per round': fmt(median(dist), 2), 'total ms': fmt(median(distMs), 1), '÷ bare': fmt(median(distMs) / base, 2) })
+  const strataMs = median(res.get('strata:tiered') ?? [])
+  const strataLoads = (loads.get('strata:tiered') ?? 0) / rounds
+  return {
+    scenario: 'stampede',
+    title: 'Stampede: 1 000 concurrent getOrSet of one cold key, 20 ms loader',
+    method: `a new cold key per round, ${rounds} interleaved rounds; total = time until all 1 000 callers have the value; the cross-process row forks 4 workers that start together`,
+    isolation: 'main process; the distributed rows run in 4 child processes',
+    columns: ['loader calls per round', 'total ms', '÷ bare'],
+    rows,
+    targets: [
+      target('1 loader call in-process', strataLoads === 1, `${fmt(strataLoads, 2)} per round`),
+      target('in-process total ≤ 1.2× bare single-flight', strataMs / base <= 1.2, `${fmt(strataMs / base, 2)}×`),
+      target('1 loader call across 4 processes (distributedLock)', dist.every((d) => d === 1), `${dist.join(', ')} per round`),
+    ],
+    skipped: [],
+  }
+}
+
+// ---------------------------------------------------------------- 6. propagation
+
+export async function propagation(ctx: Context): Promise<ScenarioResult> {
+  const samples = ctx.quick ? 40 : 150
+  const rows: Row[] = []
+  const cdf: Record<string, number[]> = {}
+  const targets: Target[] = []
+  for (const processes of [2, 8]) {
+    const names = ['raw:tiered', 'strata:tiered', 'bentocache:tiered']
+    const stats = new Map<string, number[]>(names.map((n) => [n, []]))
+    for (const name of names) {
+      const [id, mode] = name.split(':') as [string, Mode]
+      const p = prefix('prop')
+      const writer = await adapterFor(id, mode, ctx.redisUrl, p)
+      const peers = Array.from({ length: processes - 1 }, (_, i) => worker(ctx, `peer-${i}`))
+      await Promise.all(peers.map((w) => w.request({ cmd: 'peer', contender: id, mode, redisUrl: ctx.redisUrl, prefix: p })))
+      await sleep(300) // subscriptions settle (BentoCache has no ready signal)
+      for (let s = 0; s < samples; s++) {
+        const key = `p${s % 10}`
+        await writer.set(key, { n: -s })
+        await sleep(2)
+        await Promise.all(peers.map((w) => w.request({ cmd: 'warm', key })))
+        const watching = peers.map((w) => w.request<number | null>({ cmd: 'watch', key, expected: s, maxMs: 2_000 }))
+        await sleep(1)
+        await writer.set(key, { n: s })
+        const t0 = performance.timeOrigin + performance.now()
+        for (const seen of await Promise.all(watching)) stats.get(name)?.push(seen === null ? Number.POSITIVE_INFINITY : seen - t0)
+      }
+      for (let i = 0; i < processes - 1; i++) await closeWorker(ctx, `peer-${i}`)
+    }
+    const base = stats.get('raw:tiered') ?? []
+    for (const name of names) {
+      const xs = stats.get(name) ?? []
+      cdf[`${name} (${processes} processes)`] = [...xs].sort((a, b) => a - b)
+      rows.push({
+        contender: `${name === 'raw:tiered' ? 'raw SET+PUBLISH, peer drops L1 and GETs' : name} — ${processes} processes`,
+        'p50 ms': fmt(Math.max(0, percentile(xs, 50)), 3),
+        'p99 ms': fmt(Math.max(0, percentile(xs, 99)), 3),
+        'p99.9 ms': fmt(Math.max(0, percentile(xs, 99.9)), 3),
+        'p99 ÷ raw': fmt(percentile(xs, 99) / percentile(base, 99), 2),
+      })
+    }
+    const s99 = percentile(stats.get('strata:tiered') ?? [], 99)
+    const r99 = percentile(base, 99)
+    const b99 = percentile(stats.get('bentocache:tiered') ?? [], 99)
+    targets.push(target(`${processes} processes: strata p99 ≤ 1.5× raw`, s99 / r99 <= 1.5, `${fmt(s99 / r99, 2)}×`))
+    targets.push(target(`${processes} processes: strata p99 ≤ ⅓ BentoCache p99`, s99 <= b99 / 3, `${fmt(s99, 3)} ms vs ${fmt(b99, 3)} ms`))
+  }
+  return {
+    scenario: 'propagation',
+    title: 'Propagation: set on A resolves → B’s next get returns the new value',
+    method: `A is the main process, B… are child processes that first hold the old value in L1 and then poll get() (yielding between calls); propagation = B's first wall-clock time seeing the new value − the time A's set resolved (same machine, performance.timeOrigin + now()); ${samples} writes per contender and size, contenders one after the other`,
+    isolation: 'peers are child processes (one replica each)',
+    columns: ['p50 ms', 'p99 ms', 'p99.9 ms', 'p99 ÷ raw'],
+    rows,
+    targets,
+    skipped: [],
+    extra: { cdf },
+  }
+}
+
+// ---------------------------------------------------------------- 7. hit-ratio
+
+export async function hitRatio(ctx: Context): Promise<ScenarioResult> {
+  const size = 1_000
+  const keys = size * 10
+  const requests = ctx.quick ? 30_000 : 100_000
+  const names = ['raw:l1', 'strata:l1', 'bentocache:l1', 'cacheable:l1', 'cache-manager:l1']
+  const rows: Row[] = names.map((n) => ({ contender: n === 'raw:l1' ? 'lru-cache (raw)' : n }))
+  for (const s of [0.8, 1.0, 1.2]) {
+    for (const [i, name] of names.entries()) {
+      const [id, mode] = name.split(':') as [string, Mode]
+      const ratio = (await round(ctx, id, mode, prefix('hr'), { kind: 'hit-ratio', s, keys, requests }, size)) as number
+      ;(rows[i] as Row)[`s = ${s}`] = fmt(ratio * 100, 1) + '%'
+    }
+  }
+  return {
+    scenario: 'hit-ratio',
+    title: `Hit ratio: L1 bounded to ${size} entries, Zipf traffic over ${keys} keys`,
+    method: `${requests} getOrSet calls per exponent, same seeded key sequence for every contender; hit ratio = 1 − loader calls / requests`,
+    isolation: ISOLATION_NOTE,
+    columns: ['s = 0.8', 's = 1', 's = 1.2'],
+    rows,
+    targets: [],
+    skipped: ['async-cache-dedupe: its memory storage is not bounded by entries the same way'],
+  }
+}
+
+// ---------------------------------------------------------------- 8. memory
+
+export async function memory(ctx: Context): Promise<ScenarioResult> {
+  const entries = ctx.quick ? 30_000 : 100_000
+  const names = ['lru-cache', 'strata', 'bentocache', 'cacheable', 'cache-manager']
+  const per = new Map<string, number[]>()
+  for (let r = 0; r < (ctx.quick ? 1 : 3); r++) {
+    for (const name of names) {
+      const w = worker(ctx, `mem-${name}-${r}`, ['--expose-gc'])
+      const bytes = await w.request<number>({ cmd: 'memory', contender: name, entries, redisUrl: ctx.redisUrl }, 120_000)
+      await closeWorker(ctx, `mem-${name}-${r}`)
+      per.set(name, [...(per.get(name) ?? []), bytes])
+    }
+  }
+  const base = median(per.get('lru-cache') ?? [])
+  const rows: Row[] = names.map((n) => ({ contender: n === 'lru-cache' ? 'lru-cache with TTL (raw)' : n, 'bytes per entry': fmt(median(per.get(n) ?? [])), '÷ raw': fmt(median(per.get(n) ?? []) / base, 2) }))
+  const ratio = median(per.get('strata') ?? []) / base
+  return {
+    scenario: 'memory',
+    title: `Memory: heap bytes per L1 entry (${entries} entries of a ~300-byte object)`,
+    method: 'a fresh child process per contender and round (--expose-gc); heapUsed after − before inserting, divided by entries; the objects themselves are allocated before the first measurement, so this is the cache overhead per entry',
+    isolation: 'every measurement in its own process',
+    columns: ['bytes per entry', '÷ raw'],
+    rows,
+    targets: [target('strata ≤ 1.2× raw lru-cache (with TTL)', ratio <= 1.2, `${fmt(ratio, 2)}×`)],
+    skipped: [],
+  }
+}
+
+// ---------------------------------------------------------------- 9. codec
+
+export async function codec(ctx: Context): Promise<ScenarioResult> {
+  const ms = ctx.quick ? 150 : 400
+  const rounds = ctx.quick ? 3 : 5
+  const small = sampleObject(1)
+  const big = { items: Array.from({ length: 30 }, (_, i) => sampleObject(i)) }
+  const entry = (value: unknown): Entry => ({ value, createdAt: 1, freshUntil: 2, staleUntil: 3, tags: [], version: 1 })
+  const strataMp = msgpackCodec()
+  const plain = new Packr({ useRecords: false })
+  const plainU = new Unpackr({ useRecords: false })
+  const records = new Packr({ useRecords: true })
+  const recordsU = new Unpackr({ useRecords: true })
+  const shared = new Packr({ structures: [] })
+  const codecs: Record<string, { enc: (v: Entry) => Uint8Array; dec: (b: Uint8Array) => unknown }> = {
+    'JSON (strata jsonCodec)': { enc: (v) => jsonCodec.encode(v), dec: (b) => jsonCodec.decode(b) },
+    'msgpackr maps': { enc: (v) => plain.pack(v), dec: (b) => plainU.unpack(b) },
+    'msgpackr records': { enc: (v) => records.pack(v), dec: (b) => recordsU.unpack(b) },
+    'msgpackr shared structures (needs a registry)': { enc: (v) => shared.pack(v), dec: (b) => shared.unpack(b) },
+    'strata msgpack codec (records + checks)': { enc: (v) => strataMp.encode(v), dec: (b) => strataMp.decode(b) },
+  }
+  const names = Object.keys(codecs)
+  const rows: Row[] = names.map((n) => ({ contender: n }))
+  for (const [label, value] of [['~300 B', small], ['~10 KB', big]] as const) {
+    const e = entry(value)
+    const res = await interleave(names, rounds, async (n) => {
+      const c = codecs[n] as (typeof codecs)[string]
+      const bytes = c.enc(e)
+      return throughputSync(() => c.dec(c.enc(e)) ?? bytes, ms)
+    })
+    const base = median(res.get('JSON (strata jsonCodec)') ?? [])
+    names.forEach((n, i) => {
+      const c = codecs[n] as (typeof codecs)[string]
+      const row = rows[i] as Row
+      row[`${label} enc+dec ops/s`] = fmt(median(res.get(n) ?? []))
+      row[`${label} ÷ JSON`] = fmt(median(res.get(n) ?? []) / base, 2)
+      row[`${label} bytes`] = c.enc(e).length
+    })
+  }
+  return {
+    scenario: 'codec',
+    title: 'Codec: encode + decode of one entry',
+    method: `round trips per second, ${ms} ms per codec per round, ${rounds} interleaved rounds, medians; ratio to JSON in the same run`,
+    isolation: 'main process (nothing here loads @redis/client)',
+    columns: ['~300 B enc+dec ops/s', '~300 B ÷ JSON', '~300 B bytes', '~10 KB enc+dec ops/s', '~10 KB ÷ JSON', '~10 KB bytes'],
+    rows,
+    targets: [],
+    skipped: [],
+  }
+}
+
+// ---------------------------------------------------------------- 10. telemetry-overhead
+
+export async function telemetryOverhead(ctx: Context): Promise<ScenarioResult> {
+  const ms = ctx.quick ? 150 : 400
+  const rounds = ctx.quick ? 5 : 9
+  const noop: SpanExporter = { export: (_s: ReadableSpan[], done) => done({ code: 0 }), shutdown: () => Promise.resolve() }
+  const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(noop)] })
+  const variants = {
+    'telemetry: false': createCache({ l1: memoryL1(), telemetry: false }),
+    'telemetry on, no SDK': createCache({ l1: memoryL1() }),
+    'telemetry on, SDK (no-op exporter)': createCache({ l1: memoryL1(), telemetry: { tracerProvider } }),
+  }
+  for (const c of Object.values(variants)) await c.set('hot', sampleObject(1))
+  const names = Object.keys(variants)
+  const res = await interleave(names, rounds, (n) => throughput(() => variants[n as keyof typeof variants].get('hot'), ms))
+  const base = median(res.get('telemetry: false') ?? [])
+  const rows: Row[] = names.map((n) => ({ contender: n, 'get ops/s': fmt(median(res.get(n) ?? [])), '÷ off': fmt(median(res.get(n) ?? []) / base, 3) }))
+  const r = median(res.get('telemetry on, no SDK') ?? []) / base
+  for (const c of Object.values(variants)) await c.close()
+  return {
+    scenario: 'telemetry-overhead',
+    title: 'Telemetry overhead on the L1-hit get path',
+    method: `strata L1 only, one hot key; ${ms} ms per variant per round, ${rounds} interleaved rounds, medians`,
+    isolation: 'main process',
+    columns: ['get ops/s', '÷ off'],
+    rows,
+    targets: [target('on without an SDK within 10% of off', r >= 0.9, `${fmt(r, 3)}×`)],
+    skipped: [],
+  }
+}
+
+export const SCENARIOS: Record<string, (ctx: Context) => Promise<ScenarioResult>> = {
+  'l1-hit': l1Hit,
+  'l2-hit': l2Hit,
+  'miss-load': missLoad,
+  batch,
+  stampede,
+  propagation,
+  'hit-ratio': hitRatio,
+  memory,
+  codec,
+  'telemetry-overhead': telemetryOverhead,
+}
