@@ -99,7 +99,7 @@ export class Cache {
       const hit = l1.get(k)
       if (
         hit !== undefined &&
-        hit.freshUntil > e.o.clock.now() &&
+        hit.freshUntil > e.now() &&
         (hit.gen >= e.tagFloor || e.tagsValid(hit))
       ) {
         e.counters.l1Hits++
@@ -126,7 +126,7 @@ export class Cache {
     if (l1 !== undefined) {
       const hit = l1.get(k)
       if (hit !== undefined) {
-        const now = e.o.clock.now()
+        const now = e.now()
         if (hit.freshUntil > now && (hit.gen >= e.tagFloor || e.tagsValid(hit))) {
           e.counters.l1Hits++
           if (e.events.has.hit) e.events.emit('hit', { key: e.fullOf(k), tier: 'l1', stale: false })

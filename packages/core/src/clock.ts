@@ -12,6 +12,30 @@ export const systemClock: Clock = {
   },
 }
 
+let cachedNow = 0
+let hits = 0
+let timerArmed = false
+const expire = () => {
+  cachedNow = 0
+  timerArmed = false
+}
+
+/**
+ * `Date.now()` read at most once a millisecond (or every 64 calls), for the L1 hit path
+ * where the clock read was a third of the cost. The cached value is dropped by a 1 ms
+ * timer and after 64 reads, so it lags real time by about a millisecond, or by 64 calls
+ * after an event-loop stall: an entry may be served up to that much past its TTL.
+ */
+export function coarseNow(): number {
+  if (cachedNow !== 0 && (++hits & 63) !== 0) return cachedNow
+  cachedNow = Date.now()
+  if (!timerArmed) {
+    timerArmed = true
+    setTimeout(expire, 1).unref()
+  }
+  return cachedNow
+}
+
 export interface FakeClock extends Clock {
   /** Moves time forward, firing due timers in order. */
   advance(ms: number): void

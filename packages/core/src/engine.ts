@@ -57,6 +57,7 @@ import { toMs, type Duration } from './duration.js'
 import { CacheError, errors } from './errors.js'
 import { Counters, Emitter, type CacheStats } from './events.js'
 import { resolveCall, type CallPolicy, type EntryOptions, type ResolvedOptions } from './options.js'
+import { coarseNow, systemClock } from './clock.js'
 import { Publisher } from './publisher.js'
 import { Telemetry, type Probe } from './telemetry.js'
 
@@ -111,6 +112,8 @@ export class Engine {
   readonly counters = new Counters()
   readonly source = randomUUID()
   readonly tel: Telemetry
+  /** Time for L1 freshness checks: millisecond-coarse with the system clock (see coarseNow). */
+  readonly now: () => number
   hooks: EngineHooks | undefined
 
   #epoch = 0
@@ -131,6 +134,8 @@ export class Engine {
 
   constructor(options: ResolvedOptions) {
     this.o = options
+    const clock = options.clock
+    this.now = clock === systemClock ? coarseNow : () => clock.now()
     this.#p1 = `${options.prefix}:`
     this.#rootFull = `${options.prefix}::`
     this.l1 = options.l1
