@@ -14,7 +14,11 @@ export const percentile = (xs: number[], p: number): number => {
 }
 
 /** Ops/s of an awaited operation, run for about `ms` (bounded by time and by count). */
-export async function throughput(op: () => unknown, ms: number, maxOps = 50_000_000): Promise<number> {
+export async function throughput(
+  op: () => unknown,
+  ms: number,
+  maxOps = 50_000_000,
+): Promise<number> {
   const batch = 1_000
   let ops = 0
   const start = performance.now()
@@ -42,7 +46,12 @@ export function throughputSync(op: () => unknown, ms: number, maxOps = 200_000_0
 }
 
 /** Ops/s with `inFlight` concurrent callers. */
-export async function concurrentThroughput(op: (i: number) => Promise<unknown>, inFlight: number, ms: number, maxOps = 5_000_000): Promise<number> {
+export async function concurrentThroughput(
+  op: (i: number) => Promise<unknown>,
+  inFlight: number,
+  ms: number,
+  maxOps = 5_000_000,
+): Promise<number> {
   let ops = 0
   const start = performance.now()
   const end = start + ms
@@ -54,7 +63,10 @@ export async function concurrentThroughput(op: (i: number) => Promise<unknown>, 
 }
 
 /** Latencies (ms) of `count` sequential calls. */
-export async function latencies(op: (i: number) => Promise<unknown>, count: number): Promise<number[]> {
+export async function latencies(
+  op: (i: number) => Promise<unknown>,
+  count: number,
+): Promise<number[]> {
   const out = new Array<number>(count)
   for (let i = 0; i < count; i++) {
     const t = performance.now()
@@ -73,7 +85,11 @@ export interface Measured {
  * Runs every contender `rounds` times, rotating the order each round so that no
  * contender always runs first (JIT warm-up, GC debt and CPU frequency spread evenly).
  */
-export async function interleave<T = number>(contenders: string[], rounds: number, run: (contender: string, round: number) => Promise<T>): Promise<Map<string, T[]>> {
+export async function interleave<T = number>(
+  contenders: string[],
+  rounds: number,
+  run: (contender: string, round: number) => Promise<T>,
+): Promise<Map<string, T[]>> {
   const out = new Map<string, T[]>(contenders.map((c) => [c, []]))
   for (let r = 0; r < rounds; r++) {
     const order = contenders.map((_, i) => contenders[(i + r) % contenders.length] as string)
@@ -83,13 +99,26 @@ export async function interleave<T = number>(contenders: string[], rounds: numbe
 }
 
 export const fmt = (n: number, digits = 0): string =>
-  Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : 'n/a'
+  Number.isFinite(n)
+    ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
+    : 'n/a'
 
 export function table(head: string[], rows: (string | number)[][]): string {
   const cells = rows.map((r) => r.map(String))
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((r) => (r[i] ?? '').length)))
-  const line = (r: string[]) => '| ' + r.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join(' | ') + ' |'
-  return [line(head), '|' + widths.map((w, i) => (i === 0 ? ':' : '') + '-'.repeat(w + 1) + (i === 0 ? '' : ':')).join('|') + '|', ...cells.map(line)].join('\n')
+  const line = (r: string[]) =>
+    '| ' +
+    r.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join(' | ') +
+    ' |'
+  return [
+    line(head),
+    '|' +
+      widths
+        .map((w, i) => (i === 0 ? ':' : '') + '-'.repeat(w + 1) + (i === 0 ? '' : ':'))
+        .join('|') +
+      '|',
+    ...cells.map(line),
+  ].join('\n')
 }
 
 /** Zipf sampler over [0, n) with exponent s (inverse CDF on a precomputed table). */
@@ -103,7 +132,7 @@ export function zipf(n: number, s: number, seed = 1): () => number {
     cdf[k - 1] = acc
   }
   let state = seed >>> 0
-  const random = () => ((state = (Math.imul(state, 1_664_525) + 1_013_904_223) >>> 0) / 2 ** 32)
+  const random = () => (state = (Math.imul(state, 1_664_525) + 1_013_904_223) >>> 0) / 2 ** 32
   return () => {
     const u = random()
     let lo = 0

@@ -7,14 +7,34 @@ import type { ScenarioResult } from './scenarios.js'
 
 const DOCS = fileURLToPath(new URL('../../docs/', import.meta.url))
 const CHARTS = `${DOCS}benchmarks/`
-const ORDER = ['l1-hit', 'l2-hit', 'miss-load', 'batch', 'stampede', 'propagation', 'hit-ratio', 'memory', 'codec', 'telemetry-overhead']
+const ORDER = [
+  'l1-hit',
+  'l2-hit',
+  'miss-load',
+  'batch',
+  'stampede',
+  'propagation',
+  'hit-ratio',
+  'memory',
+  'codec',
+  'telemetry-overhead',
+]
 
 interface Stored extends ScenarioResult {
-  meta: { node: string; cpus: number; cpuModel: string; memoryGiB: number; date: string; quick: boolean; seconds: number }
+  meta: {
+    node: string
+    cpus: number
+    cpuModel: string
+    memoryGiB: number
+    date: string
+    quick: boolean
+    seconds: number
+  }
 }
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
-const num = (s: string | number | undefined) => (typeof s === 'number' ? s : Number(String(s ?? '').replace(/[,%×]/g, '')))
+const num = (s: string | number | undefined) =>
+  typeof s === 'number' ? s : Number((s ?? '').replace(/[,%×]/g, ''))
 
 /** Horizontal bars of one numeric column (a ratio), one bar per contender. */
 function barChart(title: string, labels: string[], values: number[], unit: string): string {
@@ -46,12 +66,22 @@ function cdfChart(title: string, series: Record<string, number[]>): string {
   const colors = ['#a0aec0', '#2b6cb0', '#dd6b20', '#718096', '#2c5282', '#c05621']
   const lines = Object.entries(series)
     .map(([name, xs], i) => {
-      const pts = xs.filter(Number.isFinite).map((x, j, arr) => `${(l + ((w - l - 20) * Math.min(Math.max(x, 0), maxX)) / maxX).toFixed(1)},${(b - ((b - 40) * (j + 1)) / arr.length).toFixed(1)}`)
+      const pts = xs
+        .filter(Number.isFinite)
+        .map(
+          (x, j, arr) =>
+            `${(l + ((w - l - 20) * Math.min(Math.max(x, 0), maxX)) / maxX).toFixed(1)},${(b - ((b - 40) * (j + 1)) / arr.length).toFixed(1)}`,
+        )
       const color = colors[i % colors.length] ?? '#000'
       return `<polyline fill="none" stroke="${color}" stroke-width="2" points="${pts.join(' ')}"/><text x="${w - 330}" y="${b - 250 + i * 16}" font-size="11" fill="${color}">${esc(name)}</text>`
     })
     .join('\n')
-  const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) => `<text x="${(l + (w - l - 20) * f).toFixed(1)}" y="${b + 16}" font-size="11" text-anchor="middle">${(maxX * f).toFixed(2)} ms</text>`).join('')
+  const ticks = [0, 0.25, 0.5, 0.75, 1]
+    .map(
+      (f) =>
+        `<text x="${(l + (w - l - 20) * f).toFixed(1)}" y="${b + 16}" font-size="11" text-anchor="middle">${(maxX * f).toFixed(2)} ms</text>`,
+    )
+    .join('')
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" font-family="sans-serif"><rect width="100%" height="100%" fill="white"/><text x="10" y="22" font-size="14" font-weight="bold">${esc(title)}</text><line x1="${l}" y1="${b}" x2="${w - 20}" y2="${b}" stroke="black"/><line x1="${l}" y1="40" x2="${l}" y2="${b}" stroke="black"/><text x="12" y="${b}" font-size="11">0%</text><text x="12" y="46" font-size="11">100%</text>${ticks}\n${lines}\n</svg>\n`
 }
 
@@ -104,19 +134,50 @@ export function writeReport(resultsDir: string): string {
     '',
     table(
       ['scenario', 'target', 'result', 'met'],
-      results.flatMap((r) => r.targets.map((t) => [r.scenario, t.text, t.detail, t.met === null ? '·' : t.met ? 'yes' : '**no**'])),
+      results.flatMap((r) =>
+        r.targets.map((t) => [
+          r.scenario,
+          t.text,
+          t.detail,
+          t.met === null ? '·' : t.met ? 'yes' : '**no**',
+        ]),
+      ),
     ),
     '',
   ]
   for (const r of results) {
-    out.push(`## ${r.scenario}: ${r.title}`, '', `Method: ${r.method}.`, '', `Isolation: ${r.isolation}`, '')
-    out.push(table(['contender', ...r.columns], r.rows.map((row) => [row.contender, ...r.columns.map((c) => String(row[c] ?? ''))])), '')
-    for (const t of r.targets) out.push(`- Target: ${t.text} — ${t.detail} (${t.met === null ? 'informational' : t.met ? 'met' : '**missed**'})`)
+    out.push(
+      `## ${r.scenario}: ${r.title}`,
+      '',
+      `Method: ${r.method}.`,
+      '',
+      `Isolation: ${r.isolation}`,
+      '',
+    )
+    out.push(
+      table(
+        ['contender', ...r.columns],
+        r.rows.map((row) => [row.contender, ...r.columns.map((c) => String(row[c] ?? ''))]),
+      ),
+      '',
+    )
+    for (const t of r.targets)
+      out.push(
+        `- Target: ${t.text} — ${t.detail} (${t.met === null ? 'informational' : t.met ? 'met' : '**missed**'})`,
+      )
     for (const s of r.skipped) out.push(`- Skipped: ${s}`)
     const column = CHART_COLUMN[r.scenario]
     if (column && r.columns.includes(column)) {
       const file = `${r.scenario}.svg`
-      writeFileSync(`${CHARTS}${file}`, barChart(`${r.scenario}: ${column}`, r.rows.map((x) => x.contender), r.rows.map((x) => num(x[column])), r.scenario === 'hit-ratio' ? '%' : '×'))
+      writeFileSync(
+        `${CHARTS}${file}`,
+        barChart(
+          `${r.scenario}: ${column}`,
+          r.rows.map((x) => x.contender),
+          r.rows.map((x) => num(x[column])),
+          r.scenario === 'hit-ratio' ? '%' : '×',
+        ),
+      )
       out.push('', `![${r.scenario}](benchmarks/${file})`)
     }
     const cdf = (r.extra?.['cdf'] ?? undefined) as Record<string, number[]> | undefined

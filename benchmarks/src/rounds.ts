@@ -1,10 +1,23 @@
 /** Measurement rounds that run against any adapter, in this process or in a worker. */
 import { contender, type CacheAdapter, type Mode } from './adapters/index.js'
-import { concurrentThroughput, latencies, percentile, sampleObject, throughput, zipf } from './harness.js'
+import {
+  concurrentThroughput,
+  latencies,
+  percentile,
+  sampleObject,
+  throughput,
+  zipf,
+} from './harness.js'
 
 const instances = new Map<string, CacheAdapter>()
 
-export async function adapterFor(id: string, mode: Mode, redisUrl: string, prefix: string, maxEntries?: number): Promise<CacheAdapter> {
+export async function adapterFor(
+  id: string,
+  mode: Mode,
+  redisUrl: string,
+  prefix: string,
+  maxEntries?: number,
+): Promise<CacheAdapter> {
   const key = `${id}/${mode}/${prefix}/${String(maxEntries)}`
   let a = instances.get(key)
   if (!a) {
@@ -53,7 +66,11 @@ export async function runRound(spec: RoundSpec): Promise<unknown> {
       const keys = Array.from({ length: 256 }, (_, i) => `l2k${i}`)
       for (const k of keys) await a.set(k, value)
       const lat = await latencies((i) => a.get(keys[i % keys.length] as string), r.sequential)
-      const tput = await concurrentThroughput((i) => a.get(keys[i % keys.length] as string), r.inFlight, r.ms)
+      const tput = await concurrentThroughput(
+        (i) => a.get(keys[i % keys.length] as string),
+        r.inFlight,
+        r.ms,
+      )
       return { p50: percentile(lat, 50), p99: percentile(lat, 99), tput }
     }
     case 'hit-ratio': {

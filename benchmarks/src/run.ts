@@ -20,7 +20,9 @@ async function main(): Promise<void> {
   const wanted = args.filter((a) => !a.startsWith('--'))
   const unknown = wanted.filter((w) => !(w in SCENARIOS))
   if (unknown.length > 0) {
-    console.error(`unknown scenario(s): ${unknown.join(', ')}; known: ${Object.keys(SCENARIOS).join(', ')}`)
+    console.error(
+      `unknown scenario(s): ${unknown.join(', ')}; known: ${Object.keys(SCENARIOS).join(', ')}`,
+    )
     process.exit(2)
   }
   const names = wanted.length > 0 ? wanted : Object.keys(SCENARIOS)
@@ -28,17 +30,35 @@ async function main(): Promise<void> {
   const ctx: Context = { redisUrl: redis.url, quick, workers: new Map() }
   mkdirSync(RESULTS, { recursive: true })
   const started = Date.now()
-  console.log(`strata benchmarks: ${names.length} scenario(s), Redis ${redis.url} (${redis.source}), Node ${process.version}, ${cpus().length} cores${quick ? ', --quick' : ''}`)
+  console.log(
+    `strata benchmarks: ${names.length} scenario(s), Redis ${redis.url} (${redis.source}), Node ${process.version}, ${cpus().length} cores${quick ? ', --quick' : ''}`,
+  )
   try {
     for (const [i, name] of names.entries()) {
       const t = Date.now()
       console.log(`\n[${i + 1}/${names.length}] ${name} …`)
-      const result: ScenarioResult = await (SCENARIOS[name] as (c: Context) => Promise<ScenarioResult>)(ctx)
-      const meta = { node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), date: new Date().toISOString(), quick, seconds: (Date.now() - t) / 1000 }
+      const result: ScenarioResult = await (
+        SCENARIOS[name] as (c: Context) => Promise<ScenarioResult>
+      )(ctx)
+      const meta = {
+        node: process.version,
+        cpus: cpus().length,
+        cpuModel: cpus()[0]?.model ?? 'unknown',
+        memoryGiB: Math.round(totalmem() / 2 ** 30),
+        date: new Date().toISOString(),
+        quick,
+        seconds: (Date.now() - t) / 1000,
+      }
       writeFileSync(`${RESULTS}${name}.json`, JSON.stringify({ ...result, meta }, null, 2) + '\n')
       console.log(`${result.title} (${meta.seconds.toFixed(1)} s)`)
-      console.log(table(['contender', ...result.columns], result.rows.map((r) => [r.contender, ...result.columns.map((c) => r[c] ?? '')])))
-      for (const t of result.targets) console.log(`  target ${t.met === null ? '·' : t.met ? '✓' : '✗'} ${t.text}: ${t.detail}`)
+      console.log(
+        table(
+          ['contender', ...result.columns],
+          result.rows.map((r) => [r.contender, ...result.columns.map((c) => r[c] ?? '')]),
+        ),
+      )
+      for (const t of result.targets)
+        console.log(`  target ${t.met === null ? '·' : t.met ? '✓' : '✗'} ${t.text}: ${t.detail}`)
       for (const s of result.skipped) console.log(`  skipped: ${s}`)
       await closeAll()
     }
@@ -48,7 +68,9 @@ async function main(): Promise<void> {
     await redis.stop()
   }
   const doc = writeReport(RESULTS)
-  console.log(`\nall done in ${((Date.now() - started) / 1000).toFixed(0)} s; results in ${RESULTS}, report ${doc}`)
+  console.log(
+    `\nall done in ${((Date.now() - started) / 1000).toFixed(0)} s; results in ${RESULTS}, report ${doc}`,
+  )
 }
 
 main().then(

@@ -1,5 +1,11 @@
 import { fileURLToPath } from 'node:url'
-import { BasicTracerProvider, SimpleSpanProcessor, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace-base'
+import {
+  BasicTracerProvider,
+  SimpleSpanProcessor,
+  type ReadableSpan,
+  type SpanExporter,
+} from '@opentelemetry/sdk-trace-base'
+import { ExportResultCode } from '@opentelemetry/core'
 import { createCache, jsonCodec, type Entry } from '@strata/core'
 import { memoryL1 } from '@strata/l1-memory'
 import { msgpackCodec } from '@strata/l2-redis'
@@ -9,7 +15,18 @@ import { LRUCache } from 'lru-cache'
 import { Packr, Unpackr } from 'msgpackr'
 import { CONTENDERS, contender, type Mode } from './adapters/index.js'
 import { decode, encode } from './adapters/raw.js'
-import { concurrentThroughput, fmt, interleave, latencies, median, percentile, sampleObject, sleep, throughput, throughputSync } from './harness.js'
+import {
+  concurrentThroughput,
+  fmt,
+  interleave,
+  latencies,
+  median,
+  percentile,
+  sampleObject,
+  sleep,
+  throughput,
+  throughputSync,
+} from './harness.js'
 import { adapterFor, runRound, type Round } from './rounds.js'
 
 export interface Row {
@@ -63,16 +80,35 @@ async function closeWorker(ctx: Context, key: string): Promise<void> {
 }
 
 /** Runs a round here, or in the contender's own process when it must be isolated. */
-async function round(ctx: Context, id: string, mode: Mode, pfx: string, r: Round, maxEntries?: number): Promise<unknown> {
-  const spec = { contender: id, mode, redisUrl: ctx.redisUrl, prefix: pfx, round: r, ...(maxEntries ? { maxEntries } : {}) }
-  if (contender(id).isolated) return worker(ctx, `iso-${id}`).request({ cmd: 'round', ...spec }, 300_000)
+async function round(
+  ctx: Context,
+  id: string,
+  mode: Mode,
+  pfx: string,
+  r: Round,
+  maxEntries?: number,
+): Promise<unknown> {
+  const spec = {
+    contender: id,
+    mode,
+    redisUrl: ctx.redisUrl,
+    prefix: pfx,
+    round: r,
+    ...(maxEntries ? { maxEntries } : {}),
+  }
+  if (contender(id).isolated)
+    return worker(ctx, `iso-${id}`).request({ cmd: 'round', ...spec }, 300_000)
   return runRound(spec)
 }
 
 const ISOLATION_NOTE =
   'cacheable and cache-manager (which load @redis/client through @keyv/redis) run in their own child process each; every other contender runs in the main process. Rounds are interleaved across processes (one contender at a time).'
 
-const target = (text: string, ok: boolean | null, detail: string): Target => ({ text, met: ok, detail })
+const target = (text: string, ok: boolean | null, detail: string): Target => ({
+  text,
+  met: ok,
+  detail,
+})
 
 // ---------------------------------------------------------------- 1. l1-hit
 
@@ -84,7 +120,14 @@ export async function l1Hit(ctx: Context): Promise<ScenarioResult> {
   lru.set('hot', sampleObject(1))
   map.set('hot', sampleObject(1))
   const peers = CONTENDERS.filter((c) => c.id !== 'raw' && c.modes.includes('l1'))
-  const names = ['Map.get (sync)', 'lru-cache get (sync)', 'lru-cache get (awaited)', ...peers.map((c) => `${c.id}:l1`), 'strata:tiered', 'bentocache:tiered']
+  const names = [
+    'Map.get (sync)',
+    'lru-cache get (sync)',
+    'lru-cache get (awaited)',
+    ...peers.map((c) => `${c.id}:l1`),
+    'strata:tiered',
+    'bentocache:tiered',
+  ]
   const pfx = new Map(names.map((n) => [n, prefix('l1')]))
   const results: Record<string, Map<string, number[]>> = {}
   for (const op of ['get', 'getOrSet'] as const) {
@@ -94,17 +137,30 @@ export async function l1Hit(ctx: Context): Promise<ScenarioResult> {
       if (name === 'lru-cache get (awaited)') return throughput(() => lru.get('hot'), ms)
       const [id, mode] = name.split(':') as [string, Mode]
       if (op === 'get' && contender(id).getOrSetOnly) return Number.NaN
-      return (await round(ctx, id, mode, pfx.get(name) as string, { kind: 'l1-hit', op, ms })) as number
+      return (await round(ctx, id, mode, pfx.get(name) as string, {
+        kind: 'l1-hit',
+        op,
+        ms,
+      })) as number
     })
   }
   const base = median(results['get']?.get('lru-cache get (awaited)') ?? [])
   const rows: Row[] = names.map((n) => {
     const g = median(results['get']?.get(n) ?? [])
     const gs = median(results['getOrSet']?.get(n) ?? [])
-    return { contender: n, 'get ops/s': fmt(g), 'get ÷ awaited lru': fmt(g / base, 2), 'getOrSet ops/s': fmt(gs), 'getOrSet ÷ awaited lru': fmt(gs / base, 2) }
+    return {
+      contender: n,
+      'get ops/s': fmt(g),
+      'get ÷ awaited lru': fmt(g / base, 2),
+      'getOrSet ops/s': fmt(gs),
+      'getOrSet ÷ awaited lru': fmt(gs / base, 2),
+    }
   })
   const strata = median(results['get']?.get('strata:l1') ?? [])
-  const peerGets = peers.filter((c) => c.id !== 'strata').map((c) => median(results['get']?.get(`${c.id}:l1`) ?? [])).filter(Number.isFinite)
+  const peerGets = peers
+    .filter((c) => c.id !== 'strata')
+    .map((c) => median(results['get']?.get(`${c.id}:l1`) ?? []))
+    .filter(Number.isFinite)
   const bestPeer = Math.max(...peerGets)
   const bento = median(results['get']?.get('bentocache:l1') ?? [])
   return {
@@ -115,11 +171,21 @@ export async function l1Hit(ctx: Context): Promise<ScenarioResult> {
     columns: ['get ops/s', 'get ÷ awaited lru', 'getOrSet ops/s', 'getOrSet ÷ awaited lru'],
     rows,
     targets: [
-      target('strata get ≥ 0.70× awaited lru-cache get', strata / base >= 0.7, `${fmt(strata / base, 2)}×`),
-      target('strata get ≥ 1.0× the best peer', strata / bestPeer >= 1, `${fmt(strata / bestPeer, 2)}× (best peer ${fmt(bestPeer)} ops/s)`),
+      target(
+        'strata get ≥ 0.70× awaited lru-cache get',
+        strata / base >= 0.7,
+        `${fmt(strata / base, 2)}×`,
+      ),
+      target(
+        'strata get ≥ 1.0× the best peer',
+        strata / bestPeer >= 1,
+        `${fmt(strata / bestPeer, 2)}× (best peer ${fmt(bestPeer)} ops/s)`,
+      ),
       target('strata get ≥ 20× BentoCache', strata / bento >= 20, `${fmt(strata / bento, 1)}×`),
     ],
-    skipped: ['layered-loader: needs Node 22+ (this run: ' + process.version + ')'].filter(() => Number(process.versions.node.split('.')[0]) < 22),
+    skipped: ['layered-loader: needs Node 22+ (this run: ' + process.version + ')'].filter(
+      () => Number(process.versions.node.split('.')[0]) < 22,
+    ),
   }
 }
 
@@ -131,18 +197,47 @@ export async function l2Hit(ctx: Context): Promise<ScenarioResult> {
   const ms = ctx.quick ? 300 : 800
   const redis = new Redis(ctx.redisUrl)
   const rawKeys = Array.from({ length: 256 }, (_, i) => `rawl2:${i}`)
-  for (const k of rawKeys) await redis.set(k, encode({ value: sampleObject(1), createdAt: 0, freshUntil: 0, staleUntil: 0, tags: [], version: 1 }))
-  const names = ['ioredis getBuffer + msgpackr decode', 'strata:l2', 'bentocache:l2', 'cacheable:l2', 'cache-manager:l2']
+  for (const k of rawKeys)
+    await redis.set(
+      k,
+      encode({
+        value: sampleObject(1),
+        createdAt: 0,
+        freshUntil: 0,
+        staleUntil: 0,
+        tags: [],
+        version: 1,
+      }),
+    )
+  const names = [
+    'ioredis getBuffer + msgpackr decode',
+    'strata:l2',
+    'bentocache:l2',
+    'cacheable:l2',
+    'cache-manager:l2',
+  ]
   const pfx = new Map(names.map((n) => [n, prefix('l2')]))
   type L2 = { p50: number; p99: number; tput: number }
   const parsed = await interleave<L2>(names, rounds, async (name) => {
     if (name.startsWith('ioredis')) {
-      const lat = await latencies(async (i) => decode((await redis.getBuffer(rawKeys[i % 256] as string)) as Buffer), sequential)
-      const tput = await concurrentThroughput(async (i) => decode((await redis.getBuffer(rawKeys[i % 256] as string)) as Buffer), 64, ms)
+      const lat = await latencies(
+        async (i) => decode((await redis.getBuffer(rawKeys[i % 256] as string)) as Buffer),
+        sequential,
+      )
+      const tput = await concurrentThroughput(
+        async (i) => decode((await redis.getBuffer(rawKeys[i % 256] as string)) as Buffer),
+        64,
+        ms,
+      )
       return { p50: percentile(lat, 50), p99: percentile(lat, 99), tput }
     }
     const [id, mode] = name.split(':') as [string, Mode]
-    return (await round(ctx, id, mode, pfx.get(name) as string, { kind: 'l2-hit', sequential, inFlight: 64, ms })) as L2
+    return (await round(ctx, id, mode, pfx.get(name) as string, {
+      kind: 'l2-hit',
+      sequential,
+      inFlight: 64,
+      ms,
+    })) as L2
   })
   redis.disconnect()
   const m = (n: string, f: 'p50' | 'p99' | 'tput') => median((parsed.get(n) ?? []).map((x) => x[f]))
@@ -190,7 +285,11 @@ export async function missLoad(ctx: Context): Promise<ScenarioResult> {
     return (n * 1000) / (performance.now() - t)
   })
   const base = median(res.get('raw:tiered') ?? [])
-  const rows: Row[] = names.map((x) => ({ contender: x === 'raw:tiered' ? 'hand-written lru-cache + ioredis getOrSet' : x, 'ops/s': fmt(median(res.get(x) ?? [])), '÷ hand-written': fmt(median(res.get(x) ?? []) / base, 2) }))
+  const rows: Row[] = names.map((x) => ({
+    contender: x === 'raw:tiered' ? 'hand-written lru-cache + ioredis getOrSet' : x,
+    'ops/s': fmt(median(res.get(x) ?? [])),
+    '÷ hand-written': fmt(median(res.get(x) ?? []) / base, 2),
+  }))
   const r = median(res.get('strata:tiered') ?? []) / base
   return {
     scenario: 'miss-load',
@@ -229,10 +328,24 @@ export async function batch(ctx: Context): Promise<ScenarioResult> {
     isolation: 'main process',
     columns: ['ms per 100 keys', 'speed-up'],
     rows: [
-      { contender: 'strata: 100 sequential get', 'ms per 100 keys': fmt(seq, 2), 'speed-up': '1.00' },
-      { contender: 'strata: getMany(100)', 'ms per 100 keys': fmt(many, 2), 'speed-up': fmt(seq / many, 2) },
+      {
+        contender: 'strata: 100 sequential get',
+        'ms per 100 keys': fmt(seq, 2),
+        'speed-up': '1.00',
+      },
+      {
+        contender: 'strata: getMany(100)',
+        'ms per 100 keys': fmt(many, 2),
+        'speed-up': fmt(seq / many, 2),
+      },
     ],
-    targets: [target('getMany of 100 keys ≥ 5× faster than 100 sequential gets', seq / many >= 5, `${fmt(seq / many, 1)}×`)],
+    targets: [
+      target(
+        'getMany of 100 keys ≥ 5× faster than 100 sequential gets',
+        seq / many >= 5,
+        `${fmt(seq / many, 1)}×`,
+      ),
+    ],
     skipped: [],
   }
 }
@@ -241,7 +354,12 @@ export async function batch(ctx: Context): Promise<ScenarioResult> {
 
 export async function stampede(ctx: Context): Promise<ScenarioResult> {
   const rounds = ctx.quick ? 3 : 5
-  const names = ['bare single-flight (Map of promises)', 'strata:tiered', 'bentocache:tiered', 'async-cache-dedupe:l1']
+  const names = [
+    'bare single-flight (Map of promises)',
+    'strata:tiered',
+    'bentocache:tiered',
+    'async-cache-dedupe:l1',
+  ]
   const pfx = new Map(names.map((x) => [x, prefix('st')]))
   const loads = new Map<string, number>(names.map((x) => [x, 0]))
   let seq = 0
@@ -282,13 +400,32 @@ export async function stampede(ctx: Context): Promise<ScenarioResult> {
   const procs = Array.from({ length: 4 }, (_, i) => worker(ctx, `stampede-${i}`))
   for (let r = 0; r < rounds; r++) {
     const p = prefix('dist')
-    const out = await Promise.all(procs.map((w) => w.request<{ start: number; end: number }>({ cmd: 'stampede', redisUrl: ctx.redisUrl, prefix: p, key: 'cold', callers: 250, loaderMs: 20 }, 60_000)))
+    const out = await Promise.all(
+      procs.map((w) =>
+        w.request<{ start: number; end: number }>(
+          {
+            cmd: 'stampede',
+            redisUrl: ctx.redisUrl,
+            prefix: p,
+            key: 'cold',
+            callers: 250,
+            loaderMs: 20,
+          },
+          60_000,
+        ),
+      ),
+    )
     dist.push(Number(await redis.get(`${p}:loads`)))
     distMs.push(Math.max(...out.map((o) => o.end)) - Math.min(...out.map((o) => o.start)))
   }
   redis.disconnect()
   for (let i = 0; i < 4; i++) await closeWorker(ctx, `stampede-${i}`)
-  rows.push({ contender: 'strata, 4 processes × 250, distributedLock', 'loader calls per round': fmt(median(dist), 2), 'total ms': fmt(median(distMs), 1), '÷ bare': fmt(median(distMs) / base, 2) })
+  rows.push({
+    contender: 'strata, 4 processes × 250, distributedLock',
+    'loader calls per round': fmt(median(dist), 2),
+    'total ms': fmt(median(distMs), 1),
+    '÷ bare': fmt(median(distMs) / base, 2),
+  })
   const strataMs = median(res.get('strata:tiered') ?? [])
   const strataLoads = (loads.get('strata:tiered') ?? 0) / rounds
   return {
@@ -300,8 +437,16 @@ export async function stampede(ctx: Context): Promise<ScenarioResult> {
     rows,
     targets: [
       target('1 loader call in-process', strataLoads === 1, `${fmt(strataLoads, 2)} per round`),
-      target('in-process total ≤ 1.2× bare single-flight', strataMs / base <= 1.2, `${fmt(strataMs / base, 2)}×`),
-      target('1 loader call across 4 processes (distributedLock)', dist.every((d) => d === 1), `${dist.join(', ')} per round`),
+      target(
+        'in-process total ≤ 1.2× bare single-flight',
+        strataMs / base <= 1.2,
+        `${fmt(strataMs / base, 2)}×`,
+      ),
+      target(
+        '1 loader call across 4 processes (distributedLock)',
+        dist.every((d) => d === 1),
+        `${dist.join(', ')} per round`,
+      ),
     ],
     skipped: [],
   }
@@ -322,18 +467,25 @@ export async function propagation(ctx: Context): Promise<ScenarioResult> {
       const p = prefix('prop')
       const writer = await adapterFor(id, mode, ctx.redisUrl, p)
       const peers = Array.from({ length: processes - 1 }, (_, i) => worker(ctx, `peer-${i}`))
-      await Promise.all(peers.map((w) => w.request({ cmd: 'peer', contender: id, mode, redisUrl: ctx.redisUrl, prefix: p })))
+      await Promise.all(
+        peers.map((w) =>
+          w.request({ cmd: 'peer', contender: id, mode, redisUrl: ctx.redisUrl, prefix: p }),
+        ),
+      )
       await sleep(300) // subscriptions settle (BentoCache has no ready signal)
       for (let s = 0; s < samples; s++) {
         const key = `p${s % 10}`
         await writer.set(key, { n: -s })
         await sleep(2)
         await Promise.all(peers.map((w) => w.request({ cmd: 'warm', key })))
-        const watching = peers.map((w) => w.request<number | null>({ cmd: 'watch', key, expected: s, maxMs: 2_000 }))
+        const watching = peers.map((w) =>
+          w.request<number | null>({ cmd: 'watch', key, expected: s, maxMs: 2_000 }),
+        )
         await sleep(1)
         await writer.set(key, { n: s })
         const t0 = performance.timeOrigin + performance.now()
-        for (const seen of await Promise.all(watching)) stats.get(name)?.push(seen === null ? Number.POSITIVE_INFINITY : seen - t0)
+        for (const seen of await Promise.all(watching))
+          stats.get(name)?.push(seen === null ? Number.POSITIVE_INFINITY : seen - t0)
       }
       for (let i = 0; i < processes - 1; i++) await closeWorker(ctx, `peer-${i}`)
     }
@@ -352,8 +504,20 @@ export async function propagation(ctx: Context): Promise<ScenarioResult> {
     const s99 = percentile(stats.get('strata:tiered') ?? [], 99)
     const r99 = percentile(base, 99)
     const b99 = percentile(stats.get('bentocache:tiered') ?? [], 99)
-    targets.push(target(`${processes} processes: strata p99 ≤ 1.5× raw`, s99 / r99 <= 1.5, `${fmt(s99 / r99, 2)}×`))
-    targets.push(target(`${processes} processes: strata p99 ≤ ⅓ BentoCache p99`, s99 <= b99 / 3, `${fmt(s99, 3)} ms vs ${fmt(b99, 3)} ms`))
+    targets.push(
+      target(
+        `${processes} processes: strata p99 ≤ 1.5× raw`,
+        s99 / r99 <= 1.5,
+        `${fmt(s99 / r99, 2)}×`,
+      ),
+    )
+    targets.push(
+      target(
+        `${processes} processes: strata p99 ≤ ⅓ BentoCache p99`,
+        s99 <= b99 / 3,
+        `${fmt(s99, 3)} ms vs ${fmt(b99, 3)} ms`,
+      ),
+    )
   }
   return {
     scenario: 'propagation',
@@ -379,7 +543,14 @@ export async function hitRatio(ctx: Context): Promise<ScenarioResult> {
   for (const s of [0.8, 1.0, 1.2]) {
     for (const [i, name] of names.entries()) {
       const [id, mode] = name.split(':') as [string, Mode]
-      const ratio = (await round(ctx, id, mode, prefix('hr'), { kind: 'hit-ratio', s, keys, requests }, size)) as number
+      const ratio = (await round(
+        ctx,
+        id,
+        mode,
+        prefix('hr'),
+        { kind: 'hit-ratio', s, keys, requests },
+        size,
+      )) as number
       ;(rows[i] as Row)[`s = ${s}`] = fmt(ratio * 100, 1) + '%'
     }
   }
@@ -404,18 +575,26 @@ export async function memory(ctx: Context): Promise<ScenarioResult> {
   for (let r = 0; r < (ctx.quick ? 1 : 3); r++) {
     for (const name of names) {
       const w = worker(ctx, `mem-${name}-${r}`, ['--expose-gc'])
-      const bytes = await w.request<number>({ cmd: 'memory', contender: name, entries, redisUrl: ctx.redisUrl }, 120_000)
+      const bytes = await w.request<number>(
+        { cmd: 'memory', contender: name, entries, redisUrl: ctx.redisUrl },
+        120_000,
+      )
       await closeWorker(ctx, `mem-${name}-${r}`)
       per.set(name, [...(per.get(name) ?? []), bytes])
     }
   }
   const base = median(per.get('lru-cache') ?? [])
-  const rows: Row[] = names.map((n) => ({ contender: n === 'lru-cache' ? 'lru-cache with TTL (raw)' : n, 'bytes per entry': fmt(median(per.get(n) ?? [])), '÷ raw': fmt(median(per.get(n) ?? []) / base, 2) }))
+  const rows: Row[] = names.map((n) => ({
+    contender: n === 'lru-cache' ? 'lru-cache with TTL (raw)' : n,
+    'bytes per entry': fmt(median(per.get(n) ?? [])),
+    '÷ raw': fmt(median(per.get(n) ?? []) / base, 2),
+  }))
   const ratio = median(per.get('strata') ?? []) / base
   return {
     scenario: 'memory',
     title: `Memory: heap bytes per L1 entry (${entries} entries of a ~300-byte object)`,
-    method: 'a fresh child process per contender and round (--expose-gc); heapUsed after − before inserting, divided by entries; the objects themselves are allocated before the first measurement, so this is the cache overhead per entry',
+    method:
+      'a fresh child process per contender and round (--expose-gc); heapUsed after − before creating the cache and inserting the entries (keys and values allocated inside the measurement, as in a real fill), divided by entries; L1-only configurations bounded to exactly that many entries',
     isolation: 'every measurement in its own process',
     columns: ['bytes per entry', '÷ raw'],
     rows,
@@ -431,23 +610,43 @@ export async function codec(ctx: Context): Promise<ScenarioResult> {
   const rounds = ctx.quick ? 3 : 5
   const small = sampleObject(1)
   const big = { items: Array.from({ length: 30 }, (_, i) => sampleObject(i)) }
-  const entry = (value: unknown): Entry => ({ value, createdAt: 1, freshUntil: 2, staleUntil: 3, tags: [], version: 1 })
+  const entry = (value: unknown): Entry => ({
+    value,
+    createdAt: 1,
+    freshUntil: 2,
+    staleUntil: 3,
+    tags: [],
+    version: 1,
+  })
   const strataMp = msgpackCodec()
   const plain = new Packr({ useRecords: false })
   const plainU = new Unpackr({ useRecords: false })
   const records = new Packr({ useRecords: true })
   const recordsU = new Unpackr({ useRecords: true })
   const shared = new Packr({ structures: [] })
-  const codecs: Record<string, { enc: (v: Entry) => Uint8Array; dec: (b: Uint8Array) => unknown }> = {
-    'JSON (strata jsonCodec)': { enc: (v) => jsonCodec.encode(v), dec: (b) => jsonCodec.decode(b) },
-    'msgpackr maps': { enc: (v) => plain.pack(v), dec: (b) => plainU.unpack(b) },
-    'msgpackr records': { enc: (v) => records.pack(v), dec: (b) => recordsU.unpack(b) },
-    'msgpackr shared structures (needs a registry)': { enc: (v) => shared.pack(v), dec: (b) => shared.unpack(b) },
-    'strata msgpack codec (records + checks)': { enc: (v) => strataMp.encode(v), dec: (b) => strataMp.decode(b) },
-  }
+  const codecs: Record<string, { enc: (v: Entry) => Uint8Array; dec: (b: Uint8Array) => unknown }> =
+    {
+      'JSON (strata jsonCodec)': {
+        enc: (v) => jsonCodec.encode(v),
+        dec: (b) => jsonCodec.decode(b),
+      },
+      'msgpackr maps': { enc: (v) => plain.pack(v), dec: (b): unknown => plainU.unpack(b) },
+      'msgpackr records': { enc: (v) => records.pack(v), dec: (b): unknown => recordsU.unpack(b) },
+      'msgpackr shared structures (needs a registry)': {
+        enc: (v) => shared.pack(v),
+        dec: (b): unknown => shared.unpack(b),
+      },
+      'strata msgpack codec (records + checks)': {
+        enc: (v) => strataMp.encode(v),
+        dec: (b) => strataMp.decode(b),
+      },
+    }
   const names = Object.keys(codecs)
   const rows: Row[] = names.map((n) => ({ contender: n }))
-  for (const [label, value] of [['~300 B', small], ['~10 KB', big]] as const) {
+  for (const [label, value] of [
+    ['~300 B', small],
+    ['~10 KB', big],
+  ] as const) {
     const e = entry(value)
     const res = await interleave(names, rounds, async (n) => {
       const c = codecs[n] as (typeof codecs)[string]
@@ -468,7 +667,14 @@ export async function codec(ctx: Context): Promise<ScenarioResult> {
     title: 'Codec: encode + decode of one entry',
     method: `round trips per second, ${ms} ms per codec per round, ${rounds} interleaved rounds, medians; ratio to JSON in the same run`,
     isolation: 'main process (nothing here loads @redis/client)',
-    columns: ['~300 B enc+dec ops/s', '~300 B ÷ JSON', '~300 B bytes', '~10 KB enc+dec ops/s', '~10 KB ÷ JSON', '~10 KB bytes'],
+    columns: [
+      '~300 B enc+dec ops/s',
+      '~300 B ÷ JSON',
+      '~300 B bytes',
+      '~10 KB enc+dec ops/s',
+      '~10 KB ÷ JSON',
+      '~10 KB bytes',
+    ],
     rows,
     targets: [],
     skipped: [],
@@ -480,18 +686,32 @@ export async function codec(ctx: Context): Promise<ScenarioResult> {
 export async function telemetryOverhead(ctx: Context): Promise<ScenarioResult> {
   const ms = ctx.quick ? 150 : 400
   const rounds = ctx.quick ? 5 : 9
-  const noop: SpanExporter = { export: (_s: ReadableSpan[], done) => done({ code: 0 }), shutdown: () => Promise.resolve() }
-  const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(noop)] })
+  const noop: SpanExporter = {
+    export: (_s: ReadableSpan[], done) => done({ code: ExportResultCode.SUCCESS }),
+    shutdown: () => Promise.resolve(),
+  }
+  const tracerProvider = new BasicTracerProvider({
+    spanProcessors: [new SimpleSpanProcessor(noop)],
+  })
   const variants = {
     'telemetry: false': createCache({ l1: memoryL1(), telemetry: false }),
     'telemetry on, no SDK': createCache({ l1: memoryL1() }),
-    'telemetry on, SDK (no-op exporter)': createCache({ l1: memoryL1(), telemetry: { tracerProvider } }),
+    'telemetry on, SDK (no-op exporter)': createCache({
+      l1: memoryL1(),
+      telemetry: { tracerProvider },
+    }),
   }
   for (const c of Object.values(variants)) await c.set('hot', sampleObject(1))
   const names = Object.keys(variants)
-  const res = await interleave(names, rounds, (n) => throughput(() => variants[n as keyof typeof variants].get('hot'), ms))
+  const res = await interleave(names, rounds, (n) =>
+    throughput(() => variants[n as keyof typeof variants].get('hot'), ms),
+  )
   const base = median(res.get('telemetry: false') ?? [])
-  const rows: Row[] = names.map((n) => ({ contender: n, 'get ops/s': fmt(median(res.get(n) ?? [])), '÷ off': fmt(median(res.get(n) ?? []) / base, 3) }))
+  const rows: Row[] = names.map((n) => ({
+    contender: n,
+    'get ops/s': fmt(median(res.get(n) ?? [])),
+    '÷ off': fmt(median(res.get(n) ?? []) / base, 3),
+  }))
   const r = median(res.get('telemetry on, no SDK') ?? []) / base
   for (const c of Object.values(variants)) await c.close()
   return {

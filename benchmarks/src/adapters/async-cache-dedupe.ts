@@ -4,7 +4,10 @@ import type { AdapterFactory } from './types.js'
 /** Memory storage only: it has no get/set of arbitrary keys, so only getOrSet-shaped scenarios use it. */
 export const asyncCacheDedupe: AdapterFactory = async () => {
   let loader: () => Promise<unknown> = () => Promise.resolve(undefined)
-  const cache = createCache({ ttl: 3_600, storage: { type: 'memory', options: { size: 100_000 } } }).define('fetch', (_key: string) => loader())
+  const cache = createCache({
+    ttl: 3_600,
+    storage: { type: 'memory', options: { size: 100_000 } },
+  }).define('fetch', () => loader())
   const fetch = (cache as unknown as { fetch: (k: string) => Promise<unknown> }).fetch
   return {
     name: 'async-cache-dedupe (memory)',
@@ -15,7 +18,10 @@ export const asyncCacheDedupe: AdapterFactory = async () => {
     },
     set: () => Promise.resolve(),
     delete: async (k) => {
-      await (cache as unknown as { clear: (name: string, k: string) => Promise<void> }).clear('fetch', k)
+      await (cache as unknown as { clear: (name: string, k: string) => Promise<void> }).clear(
+        'fetch',
+        k,
+      )
     },
     close: () => Promise.resolve(),
   }

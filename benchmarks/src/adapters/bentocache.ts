@@ -7,7 +7,8 @@ export const bentocache: AdapterFactory = async ({ mode, redisUrl, prefix, maxEn
   const { hostname, port } = new URL(redisUrl)
   const connection = { host: hostname, port: Number(port) }
   let store = bentostore()
-  if (mode !== 'l2') store = store.useL1Layer(memoryDriver({ maxItems: maxEntries ?? 100_000, maxSize: '512mb' }))
+  if (mode !== 'l2')
+    store = store.useL1Layer(memoryDriver({ maxItems: maxEntries ?? 100_000, maxSize: '512mb' }))
   if (mode !== 'l1') store = store.useL2Layer(redisDriver({ connection, prefix }))
   if (mode === 'tiered') store = store.useBus(redisBusDriver({ connection }))
   const bento = new BentoCache({ default: 'c', prefix, ttl: '1h', stores: { c: store } })

@@ -7,7 +7,10 @@ import type { AdapterFactory } from './types.js'
 
 export const cacheManager: AdapterFactory = async ({ mode, redisUrl, prefix, maxEntries }) => {
   const stores: Keyv[] = []
-  if (mode !== 'l2') stores.push(new Keyv({ store: new CacheableMemory({ lruSize: maxEntries ?? 100_000, ttl: 3_600_000 }) }))
+  if (mode !== 'l2')
+    stores.push(
+      new Keyv({ store: new CacheableMemory({ lruSize: maxEntries ?? 100_000, ttl: 3_600_000 }) }),
+    )
   if (mode !== 'l1') stores.push(new Keyv({ store: new KeyvRedis(redisUrl), namespace: prefix }))
   const cache = createCache({ stores, ttl: 3_600_000 })
   return {

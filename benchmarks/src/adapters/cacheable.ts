@@ -5,8 +5,11 @@ import { Keyv } from 'keyv'
 import type { AdapterFactory } from './types.js'
 
 export const cacheable: AdapterFactory = async ({ mode, redisUrl, prefix, maxEntries }) => {
-  const memory = new Keyv({ store: new CacheableMemory({ lruSize: maxEntries ?? 100_000, ttl: '1h' }) })
-  const redis = mode === 'l1' ? undefined : new Keyv({ store: new KeyvRedis(redisUrl), namespace: prefix })
+  const memory = new Keyv({
+    store: new CacheableMemory({ lruSize: maxEntries ?? 100_000, ttl: '1h' }),
+  })
+  const redis =
+    mode === 'l1' ? undefined : new Keyv({ store: new KeyvRedis(redisUrl), namespace: prefix })
   const cache =
     mode === 'l2'
       ? new Cacheable({ primary: redis, ttl: '1h' })

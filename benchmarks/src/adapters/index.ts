@@ -17,10 +17,31 @@ export interface Contender {
 export const CONTENDERS: Contender[] = [
   { id: 'strata', isolated: false, modes: ['l1', 'l2', 'tiered'], load: async () => strata },
   { id: 'raw', isolated: false, modes: ['l1', 'l2', 'tiered'], load: async () => raw },
-  { id: 'bentocache', isolated: false, modes: ['l1', 'l2', 'tiered'], load: async () => bentocache },
-  { id: 'cacheable', isolated: true, modes: ['l1', 'l2', 'tiered'], load: async () => (await import('./cacheable.js')).cacheable },
-  { id: 'cache-manager', isolated: true, modes: ['l1', 'l2', 'tiered'], load: async () => (await import('./cache-manager.js')).cacheManager },
-  { id: 'async-cache-dedupe', isolated: false, modes: ['l1'], getOrSetOnly: true, load: async () => asyncCacheDedupe },
+  {
+    id: 'bentocache',
+    isolated: false,
+    modes: ['l1', 'l2', 'tiered'],
+    load: async () => bentocache,
+  },
+  {
+    id: 'cacheable',
+    isolated: true,
+    modes: ['l1', 'l2', 'tiered'],
+    load: async () => (await import('./cacheable.js')).cacheable,
+  },
+  {
+    id: 'cache-manager',
+    isolated: true,
+    modes: ['l1', 'l2', 'tiered'],
+    load: async () => (await import('./cache-manager.js')).cacheManager,
+  },
+  {
+    id: 'async-cache-dedupe',
+    isolated: false,
+    modes: ['l1'],
+    getOrSetOnly: true,
+    load: async () => asyncCacheDedupe,
+  },
 ]
 
 export function contender(id: string): Contender {

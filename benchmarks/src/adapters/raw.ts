@@ -14,7 +14,10 @@ export const decode = (b: Buffer): unknown => unpackr.unpack(b)
  * leases, no gap handling: the raw limit of the same work.
  */
 export const raw: AdapterFactory = async ({ mode, redisUrl, prefix, maxEntries }) => {
-  const l1 = mode === 'l2' ? undefined : new LRUCache<string, { v: unknown }>({ max: maxEntries ?? 100_000, ttl: 3_600_000 })
+  const l1 =
+    mode === 'l2'
+      ? undefined
+      : new LRUCache<string, { v: unknown }>({ max: maxEntries ?? 100_000, ttl: 3_600_000 })
   const redis = mode === 'l1' ? undefined : new Redis(redisUrl)
   const sub = mode === 'tiered' ? new Redis(redisUrl) : undefined
   const channel = `raw:${prefix}`

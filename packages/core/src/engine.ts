@@ -56,7 +56,13 @@ import {
 import { toMs, type Duration } from './duration.js'
 import { CacheError, errors } from './errors.js'
 import { Counters, Emitter, type CacheStats } from './events.js'
-import { resolveCall, type CallPolicy, type EntryOptions, type ResolvedOptions } from './options.js'
+import {
+  NO_TAGS,
+  resolveCall,
+  type CallPolicy,
+  type EntryOptions,
+  type ResolvedOptions,
+} from './options.js'
 import { coarseNow, systemClock } from './clock.js'
 import { Publisher } from './publisher.js'
 import { Telemetry, type Probe } from './telemetry.js'
@@ -87,11 +93,28 @@ interface Outcome {
   stale: boolean
 }
 
+/**
+ * One load of one key that every concurrent caller awaits. `result` settles with the
+ * load's outcome, or earlier with a stale outcome when the soft timeout fires (the load
+ * then goes on in `done` and still stores its value).
+ */
 interface Flight {
-  promise: Promise<Outcome>
-  /** Resolves with a stale outcome when the soft timeout fires (never rejects). */
-  soft: Promise<Outcome>
-  resolveSoft: (o: Outcome) => void
+  result: Promise<Outcome>
+  settle: (o: Outcome) => void
+  fail: (e: unknown) => void
+  done: Promise<void>
+}
+
+function newFlight(): Flight {
+  let settle!: (o: Outcome) => void
+  let fail!: (e: unknown) => void
+  const result = new Promise<Outcome>((resolve, reject) => {
+    settle = resolve
+    fail = reject
+  })
+  // Nobody may be waiting (refresh-ahead): the rejection is observed by whoever awaits.
+  result.catch(() => undefined)
+  return { result, settle, fail, done: Promise.resolve() }
 }
 
 /** Test hook points (deterministic race tests); undefined in production. */
@@ -101,8 +124,6 @@ export interface EngineHooks {
   /** Awaited after the loader resolved and before the L2 fill. */
   beforeL2Fill?: (key: string) => Promise<void> | void
 }
-
-const NO_TAGS: readonly string[] = Object.freeze([])
 
 export class Engine {
   readonly o: ResolvedOptions
@@ -387,9 +408,7 @@ export class Engine {
       freshUntil,
       staleUntil: entry.staleUntil,
       tags: entry.tags,
-      tagVersions: entry.tagVersions,
       version: entry.version,
-      negative: entry.negative,
       gen,
       refreshAt:
         ra > 0 && p !== undefined
@@ -599,7 +618,7 @@ export class Engine {
         undefined,
       )
     }
-    const outcome = await Promise.race([flight.promise, flight.soft])
+    const outcome = await flight.result
     if (probe) {
       probe.tier = outcome.tier
       probe.hit = outcome.tier === 'l2'
@@ -623,8 +642,7 @@ export class Engine {
     } catch {
       return
     }
-    const flight = this.#startFlight(key, userKey, loader, policy, current)
-    flight.promise.catch(() => undefined)
+    this.#startFlight(key, userKey, loader, policy, current)
   }
 
   #startFlight(
@@ -634,17 +652,15 @@ export class Engine {
     p: CallPolicy,
     refreshing: Entry | undefined,
   ): Flight {
-    let resolveSoft!: (o: Outcome) => void
-    const soft = new Promise<Outcome>((resolve) => (resolveSoft = resolve))
-    const flight: Flight = { promise: undefined as unknown as Promise<Outcome>, soft, resolveSoft }
+    const flight = newFlight()
     const start = this.beginFill(key)
-    flight.promise = this.#runFlight(key, userKey, loader, p, flight, start, refreshing).finally(
-      () => {
+    this.#flights.set(key, flight)
+    flight.done = this.#runFlight(key, userKey, loader, p, flight, start, refreshing)
+      .then(flight.settle, flight.fail)
+      .finally(() => {
         this.endFill(key)
         if (this.#flights.get(key) === flight) this.#flights.delete(key)
-      },
-    )
-    this.#flights.set(key, flight)
+      })
     return flight
   }
 
@@ -759,10 +775,13 @@ export class Engine {
         this.reportError(err, 'l2.tags', key)
       }
     }
-    const controller = new AbortController()
+    // AbortController is costly to build: only when the loader asks for the signal.
+    let controller: AbortController | undefined
     const ctx: LoaderContext = {
       key: userKey,
-      signal: controller.signal,
+      get signal() {
+        return (controller ??= new AbortController()).signal
+      },
       staleValue: stale?.value,
       setTtl: (d) => {
         const ms = toMs(d, 'ctx.setTtl')
@@ -779,7 +798,7 @@ export class Engine {
       const staleEntry = stale
       softTimer = clock.setTimeout(() => {
         this.#servedStale(key, 'soft-timeout')
-        flight.resolveSoft({ entry: staleEntry, tier: 'loader', stale: true })
+        flight.settle({ entry: staleEntry, tier: 'loader', stale: true })
       }, p.soft)
     }
     const loading = this.tel.on
@@ -794,7 +813,7 @@ export class Engine {
               errors.E_LOADER_TIMEOUT,
               `[core] loader for key "${userKey}" did not finish within the hard timeout (${p.hard} ms)`,
             )
-            controller.abort(err)
+            controller?.abort(err)
             reject(err)
           }, p.hard)
         })
@@ -911,7 +930,7 @@ export class Engine {
       const f = this.#flights.get(k)
       if (f) {
         this.counters.coalesced++
-        waiting.set(k, Promise.race([f.promise, f.soft]))
+        waiting.set(k, f.result)
       } else fresh.push(i)
     }
     todo = fresh
@@ -921,24 +940,19 @@ export class Engine {
       const starts = new Map(unique.map((k) => [k, this.beginFill(k)]))
       const batch = this.#batchFlight(unique, keys, userKeys, loader, p, starts)
       unique.forEach((k, j) => {
-        let resolveSoft!: (o: Outcome) => void
-        const soft = new Promise<Outcome>((resolve) => (resolveSoft = resolve))
-        const promise = batch
-          .then((outs) => outs[j] as Outcome | Error)
-          .then((o) => {
-            if (o instanceof Error) throw o
-            return o
-          })
-        const flight: Flight = {
-          promise: promise.finally(() => {
+        const flight = newFlight()
+        this.#flights.set(k, flight)
+        flight.done = batch
+          .then((outs) => {
+            const o = outs[j] as Outcome | Error
+            if (o instanceof Error) flight.fail(o)
+            else flight.settle(o)
+          }, flight.fail)
+          .finally(() => {
             this.endFill(k)
             if (this.#flights.get(k) === flight) this.#flights.delete(k)
-          }),
-          soft,
-          resolveSoft,
-        }
-        this.#flights.set(k, flight)
-        waiting.set(k, flight.promise)
+          })
+        waiting.set(k, flight.result)
       })
     }
     const pendingIdx: number[] = []
@@ -1211,7 +1225,7 @@ export class Engine {
     this.#closed = true
     this.tel.close()
     if (this.#clampTimer) this.o.clock.clearTimeout(this.#clampTimer)
-    await Promise.allSettled([...this.#flights.values()].map((f) => f.promise))
+    await Promise.allSettled([...this.#flights.values()].map((f) => f.done))
     const dropped = this.#publisher?.close() ?? 0
     if (dropped > 0) {
       this.reportError(

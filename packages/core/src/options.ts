@@ -112,6 +112,9 @@ export interface EntryOptions {
   distributedLock?: boolean
 }
 
+/** Shared by every entry without tags (no per-entry empty array). */
+export const NO_TAGS: readonly string[] = Object.freeze([])
+
 export const PREFIX_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/
 
 function fraction(
@@ -242,7 +245,7 @@ export function resolveCall(base: ResolvedOptions, o: EntryOptions | undefined):
       l1Ttl: base.l1Ttl,
       grace: base.grace,
       negativeTtl: base.negativeTtl,
-      tags: [],
+      tags: NO_TAGS,
       soft: base.soft,
       hard: base.hard,
       distributedLock: base.distributedLock,
@@ -250,7 +253,7 @@ export function resolveCall(base: ResolvedOptions, o: EntryOptions | undefined):
   }
   const ttl = toMs(o.ttl, 'ttl') ?? base.ttl
   if (ttl <= 0) throw invalidOption('core', 'ttl', 'must be greater than 0')
-  const tags = o.tags ?? []
+  const tags = o.tags === undefined || o.tags.length === 0 ? NO_TAGS : o.tags
   if (
     !Array.isArray(tags) ||
     !tags.every((t) => typeof t === 'string' && t.length > 0 && t.length <= 256)

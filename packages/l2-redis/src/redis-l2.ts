@@ -19,6 +19,23 @@ import { FILL_WITH_LEASE, GET_WITH_LEASE, RELEASE_LOCK, type Script } from './sc
 
 type Client = Redis | Cluster
 
+/**
+ * ioredis generates `evalshaBuffer`/`evalBuffer` at runtime but does not type them. They
+ * are used instead of `callBuffer('EVALSHA', …)`, which auto-pipelining mangles.
+ */
+interface EvalBuffer {
+  evalshaBuffer(
+    sha: string,
+    numKeys: number,
+    ...args: (string | Buffer | number)[]
+  ): Promise<unknown>
+  evalBuffer(
+    script: string,
+    numKeys: number,
+    ...args: (string | Buffer | number)[]
+  ): Promise<unknown>
+}
+
 export interface RedisL2Options {
   /** A URL, ioredis options (standalone or Sentinel), or a client you own (`Redis` or `Cluster`). */
   redis: string | RedisOptions | Redis | Cluster
@@ -40,6 +57,71 @@ const STRATA_CLIENT_DEFAULTS: RedisOptions = {
   autoResendUnfulfilledCommands: false,
   maxRetriesPerRequest: 0,
   retryStrategy: (attempt) => Math.min(attempt * 100, 2_000),
+  // Commands issued in the same tick go out in one write (many concurrent misses).
+  enableAutoPipelining: true,
+}
+
+/** Lease and lock tokens: unique per process run and counter, no crypto on the hot path. */
+const TOKEN_PREFIX = randomUUID().slice(0, 13)
+let tokenSeq = 0
+const nextToken = () => `${TOKEN_PREFIX}${(++tokenSeq).toString(36)}`
+
+/**
+ * Command deadlines without a timer per command: pending commands sit in a set that one
+ * interval timer sweeps (every quarter of the timeout), so a deadline fires between
+ * 1× and 1.25× `commandTimeout`.
+ */
+class Deadlines {
+  readonly #pending = new Set<{ at: number; reject: (e: unknown) => void; what: string }>()
+  readonly #timeout: number
+  #timer: ReturnType<typeof setInterval> | undefined
+
+  constructor(timeout: number) {
+    this.#timeout = timeout
+  }
+
+  race<T>(work: Promise<T>, what: string): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const entry = { at: Date.now() + this.#timeout, reject, what }
+      this.#pending.add(entry)
+      this.#arm()
+      work.then(
+        (v) => {
+          this.#pending.delete(entry)
+          resolve(v)
+        },
+        (e: unknown) => {
+          this.#pending.delete(entry)
+          // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- passes the command's own rejection through
+          reject(e)
+        },
+      )
+    })
+  }
+
+  #arm(): void {
+    if (this.#timer) return
+    this.#timer = setInterval(() => this.#sweep(), Math.max(5, Math.floor(this.#timeout / 4)))
+    this.#timer.unref()
+  }
+
+  #sweep(): void {
+    const now = Date.now()
+    for (const e of this.#pending) {
+      if (e.at > now) continue
+      this.#pending.delete(e)
+      e.reject(
+        new CacheError(
+          errors.E_L2_TIMEOUT,
+          `[l2-redis] ${e.what} did not answer within ${this.#timeout} ms`,
+        ),
+      )
+    }
+    if (this.#pending.size === 0 && this.#timer) {
+      clearInterval(this.#timer)
+      this.#timer = undefined
+    }
+  }
 }
 
 /** Glob-escapes a prefix for SCAN MATCH. */
@@ -70,6 +152,7 @@ export class RedisL2 implements L2Driver {
   readonly #leaseTtl: number
   readonly #isCluster: boolean
   #everReady: Promise<void> | undefined
+  readonly #deadlines: Deadlines
   #wasReady = false
 
   constructor(options: RedisL2Options) {
@@ -94,6 +177,7 @@ export class RedisL2 implements L2Driver {
       throw invalidOption('l2-redis', 'maxValueBytes', 'must be a positive integer')
     }
     this.#leaseTtl = options.leaseTtl ?? 30_000
+    this.#deadlines = new Deadlines(this.#timeout)
     const codec = options.codec ?? 'msgpack'
     if (codec === 'msgpack') this.codec = msgpackCodec({ maxBytes: this.#maxValueBytes })
     else if (codec === 'json') this.codec = jsonCodecReadingMsgpack()
@@ -160,29 +244,15 @@ export class RedisL2 implements L2Driver {
   /** Runs one Redis round trip under the breaker and the command timeout. */
   async #run<T>(what: string, fn: (c: Client) => Promise<T>): Promise<T> {
     this.breaker.admit()
-    let timer: ReturnType<typeof setTimeout> | undefined
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        reject(
-          new CacheError(
-            errors.E_L2_TIMEOUT,
-            `[l2-redis] ${what} did not answer within ${this.#timeout} ms`,
-          ),
-        )
-      }, this.#timeout)
-    })
     try {
-      const work = (async () => {
-        if (this.client.status !== 'ready') {
-          // Never queue a cache command behind a reconnect (it could land after a newer
-          // write): only the very first connection is waited for.
-          if (this.#wasReady) throw new Error(`connection is ${this.client.status}`)
-          await this.#firstReady()
-        }
-        return fn(this.client)
-      })()
-      work.catch(() => undefined)
-      const result = await Promise.race([work, deadline])
+      let work: Promise<T>
+      if (this.client.status === 'ready') work = fn(this.client)
+      else if (this.#wasReady) {
+        // Never queue a cache command behind a reconnect (it could land after a newer
+        // write): only the very first connection is waited for.
+        throw new Error(`connection is ${this.client.status}`)
+      } else work = this.#firstReady().then(() => fn(this.client))
+      const result = await this.#deadlines.race(work, what)
       this.breaker.success()
       return result
     } catch (err) {
@@ -193,8 +263,6 @@ export class RedisL2 implements L2Driver {
         `[l2-redis] ${what} failed: ${(err as Error).message}`,
         { cause: err },
       )
-    } finally {
-      clearTimeout(timer)
     }
   }
 
@@ -205,10 +273,10 @@ export class RedisL2 implements L2Driver {
     args: (string | Buffer | number)[],
   ): Promise<unknown> {
     try {
-      return await c.callBuffer('EVALSHA', s.sha, keys.length, ...keys, ...args)
+      return await (c as unknown as EvalBuffer).evalshaBuffer(s.sha, keys.length, ...keys, ...args)
     } catch (err) {
       if (!(err as Error).message.includes('NOSCRIPT')) throw err
-      return c.callBuffer('EVAL', s.source, keys.length, ...keys, ...args)
+      return (c as unknown as EvalBuffer).evalBuffer(s.source, keys.length, ...keys, ...args)
     }
   }
 
@@ -260,7 +328,7 @@ export class RedisL2 implements L2Driver {
   }
 
   #getWithLease(key: string): Promise<L2ReadResult> {
-    const token = randomUUID()
+    const token = nextToken()
     const vk = RedisL2.valueKey(key)
     return this.#run('GET+lease', async (c) => {
       const v = (await this.#evalsha(
@@ -405,7 +473,7 @@ export class RedisL2 implements L2Driver {
   }
 
   #tryLock(key: string, ttlMs: number): Promise<string | undefined> {
-    const token = randomUUID()
+    const token = nextToken()
     return this.#run('SET NX lock', async (c) => {
       const r = await c.set(
         `${RedisL2.valueKey(key)}:lock`,

@@ -82,6 +82,9 @@ describe('redisL2 under core', () => {
       expect(loaderCalls).toEqual([keys.slice(40)])
       expect(values[0]).toBe('b0')
       expect(values[99]).toBe('B99')
+      // Nothing above may have failed silently (errors are events, not exceptions).
+      expect(c.stats().errors).toBe(0)
+      expect(c.stats().l2.errors).toBe(0)
     })
   }
 
