@@ -1,6 +1,5 @@
 /** Turns benchmarks/results/*.json into docs/benchmarks.md and SVG charts. */
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
 import { table } from './harness.js'
 import type { ScenarioResult } from './scenarios.js'
@@ -109,10 +108,10 @@ export function writeReport(resultsDir: string): string {
     .filter((f) => f.endsWith('.json') && !f.endsWith('.tmp.json'))
     .map((f) => JSON.parse(readFileSync(`${resultsDir}${f}`, 'utf8')) as Stored)
     .sort((a, c) => ORDER.indexOf(a.scenario) - ORDER.indexOf(c.scenario))
-  const require = createRequire(import.meta.url)
   const version = (name: string) => {
     try {
-      return (require(`${name}/package.json`) as { version: string }).version
+      const file = new URL(`../node_modules/${name}/package.json`, import.meta.url)
+      return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version
     } catch {
       return 'n/a'
     }

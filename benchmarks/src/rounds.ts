@@ -1,5 +1,7 @@
 /** Measurement rounds that run against any adapter, in this process or in a worker. */
+import { Redis } from 'ioredis'
 import { contender, type CacheAdapter, type Mode } from './adapters/index.js'
+import { decode, encode } from './adapters/raw.js'
 import {
   concurrentThroughput,
   latencies,
@@ -65,13 +67,39 @@ export async function runRound(spec: RoundSpec): Promise<unknown> {
     case 'l2-hit': {
       const keys = Array.from({ length: 256 }, (_, i) => `l2k${i}`)
       for (const k of keys) await a.set(k, value)
-      const lat = await latencies((i) => a.get(keys[i % keys.length] as string), r.sequential)
+      // Sequential latency is paired call by call with a raw ioredis GET + msgpackr decode on
+      // its own connection in the same process: on a 2-core machine, running one contender
+      // for thousands of calls and then the other measures CPU placement, not the library.
+      const raw = new Redis(spec.redisUrl)
+      const rawKeys = keys.map((k) => `rawl2:${k}`)
+      for (const k of rawKeys)
+        await raw.set(
+          k,
+          encode({ value, createdAt: 0, freshUntil: 0, staleUntil: 0, tags: [], version: 1 }),
+        )
+      const lat: number[] = []
+      const rawLat: number[] = []
+      for (let i = 0; i < r.sequential; i++) {
+        let t = performance.now()
+        decode((await raw.getBuffer(rawKeys[i % 256] as string)) as Buffer)
+        rawLat.push(performance.now() - t)
+        t = performance.now()
+        await a.get(keys[i % keys.length] as string)
+        lat.push(performance.now() - t)
+      }
+      raw.disconnect()
       const tput = await concurrentThroughput(
         (i) => a.get(keys[i % keys.length] as string),
         r.inFlight,
         r.ms,
       )
-      return { p50: percentile(lat, 50), p99: percentile(lat, 99), tput }
+      return {
+        p50: percentile(lat, 50),
+        p99: percentile(lat, 99),
+        rawP50: percentile(rawLat, 50),
+        rawP99: percentile(rawLat, 99),
+        tput,
+      }
     }
     case 'hit-ratio': {
       const next = zipf(r.keys, r.s, 7)

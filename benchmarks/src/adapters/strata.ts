@@ -10,7 +10,15 @@ export const strata: AdapterFactory = async ({ mode, redisUrl, prefix, maxEntrie
     ttl: '1h',
     telemetry: false,
     ...(mode !== 'l2' ? { l1: memoryL1({ maxEntries: maxEntries ?? 100_000 }) } : {}),
-    ...(mode !== 'l1' ? { l2: redisL2({ redis: redisUrl, commandTimeout: 5_000 }) } : {}),
+    ...(mode !== 'l1'
+      ? {
+          l2: redisL2({
+            redis: redisUrl,
+            commandTimeout: 5_000,
+            autoPipelining: process.env['STRATA_AUTOPIPELINE'] !== '0',
+          }),
+        }
+      : {}),
     ...(mode === 'tiered' ? { bus: redisPubSubBus({ redis: redisUrl }) } : {}),
   })
   await cache.ready()

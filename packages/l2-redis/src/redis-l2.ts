@@ -48,6 +48,13 @@ export interface RedisL2Options {
   breaker?: BreakerOptions
   /** How long a lease (guarded fill token) lives. @default 30_000 */
   leaseTtl?: number
+  /**
+   * ioredis auto-pipelining on the connection Strata creates: commands issued in the same
+   * tick share one write. Raises throughput under concurrency; costs a little latency on
+   * strictly sequential calls. Ignored for a client you pass in.
+   * @default true
+   */
+  autoPipelining?: boolean
 }
 
 const STRATA_CLIENT_DEFAULTS: RedisOptions = {
@@ -197,10 +204,17 @@ export class RedisL2 implements L2Driver {
       this.client = redis
       this.#owned = false
     } else if (typeof redis === 'string') {
-      this.client = new Redis(redis, STRATA_CLIENT_DEFAULTS)
+      this.client = new Redis(redis, {
+        ...STRATA_CLIENT_DEFAULTS,
+        enableAutoPipelining: options.autoPipelining ?? true,
+      })
       this.#owned = true
     } else if (typeof redis === 'object') {
-      this.client = new Redis({ ...STRATA_CLIENT_DEFAULTS, ...redis })
+      this.client = new Redis({
+        ...STRATA_CLIENT_DEFAULTS,
+        enableAutoPipelining: options.autoPipelining ?? true,
+        ...redis,
+      })
       this.#owned = true
     } else {
       throw invalidOption(
