@@ -4,7 +4,6 @@ import { contender, type CacheAdapter, type Mode } from './adapters/index.js'
 import { decode, encode } from './adapters/raw.js'
 import {
   concurrentThroughput,
-  latencies,
   percentile,
   sampleObject,
   throughput,

@@ -19,7 +19,6 @@ import {
   concurrentThroughput,
   fmt,
   interleave,
-  latencies,
   median,
   percentile,
   sampleObject,
