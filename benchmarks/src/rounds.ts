@@ -2,13 +2,7 @@
 import { Redis } from 'ioredis'
 import { contender, type CacheAdapter, type Mode } from './adapters/index.js'
 import { decode, encode } from './adapters/raw.js'
-import {
-  concurrentThroughput,
-  percentile,
-  sampleObject,
-  throughput,
-  zipf,
-} from './harness.js'
+import { concurrentThroughput, percentile, sampleObject, throughput, zipf } from './harness.js'
 
 const instances = new Map<string, CacheAdapter>()
 

@@ -226,6 +226,35 @@ describe('4 replica processes, random workload, faults injected', () => {
     }
   }
 
+  it('a set on one of 4 replica processes → every other replica’s next get returns the new value', async () => {
+    const cacheRedis = await startRedis()
+    const children = Array.from({ length: 4 }, () =>
+      spawnChild(fixture, [], { CACHE_REDIS_URL: cacheRedis.url, TRUTH_REDIS_URL: truthDb.url }),
+    )
+    try {
+      await Promise.all(children.map((c) => c.request({ cmd: 'init', prefix: 'four' })))
+      for (let round = 0; round < 5; round++) {
+        const writer = children[round % 4] as ChildHandle
+        await writer.request({ cmd: 'set', key: 'shared', value: `v${round}` })
+        // Every replica now holds v<round> in L1 (read through L2 on first sight).
+        for (const c of children)
+          expect(await c.request({ cmd: 'get', key: 'shared' })).toBe(`v${round}`)
+        const next = children[(round + 1) % 4] as ChildHandle
+        await next.request({ cmd: 'set', key: 'shared', value: `w${round}` })
+        for (const c of children) {
+          await eventually(
+            async () => (await c.request({ cmd: 'get', key: 'shared' })) === `w${round}`,
+            'the new value everywhere',
+            5_000,
+          )
+        }
+      }
+    } finally {
+      await Promise.all(children.map((c) => c.kill()))
+      await cacheRedis.stop()
+    }
+  })
+
   it('CLIENT KILL TYPE pubsub three times during 100 000 operations → 0 keys differ from the source of truth', async () => {
     const reports = await runScenario(
       'killpubsub',
