@@ -117,6 +117,32 @@ function newFlight(): Flight {
   return { result, settle, fail, done: Promise.resolve() }
 }
 
+/** Maps the strings of a bus message through `f`, dropping what is not ours (undefined). */
+function mapOwn(
+  items: readonly unknown[] | undefined,
+  f: (s: string) => string | undefined,
+): string[] {
+  const out: string[] = []
+  for (const item of items ?? []) {
+    const mapped = typeof item === 'string' ? f(item) : undefined
+    if (mapped !== undefined) out.push(mapped)
+  }
+  return out
+}
+
+/** Everything one load needs, from the miss to the fill. */
+interface LoadJob {
+  key: string
+  userKey: string
+  loader: Loader<unknown>
+  p: CallPolicy
+  flight: Flight
+  start: number
+  stale: Entry | undefined
+  /** Lease token from the miss (replaced if the lock holder re-reads). */
+  token: string | undefined
+}
+
 /** Test hook points (deterministic race tests); undefined in production. */
 export interface EngineHooks {
   /** Awaited after an L2 read answered and before the L1 fill. */
@@ -695,23 +721,15 @@ export class Engine {
       }
       this.counters.l2Misses++
       if (p.distributedLock && this.l2.locks) {
-        return this.#loadUnderLock(key, userKey, loader, p, flight, start, stale, token)
+        return this.#loadUnderLock({ key, userKey, loader, p, flight, start, stale, token })
       }
     }
     if (this.events.has.miss) this.events.emit('miss', { key: this.fullOf(key) })
-    return this.#load(key, userKey, loader, p, flight, start, stale, token)
+    return this.#load({ key, userKey, loader, p, flight, start, stale, token })
   }
 
-  async #loadUnderLock(
-    key: string,
-    userKey: string,
-    loader: Loader<unknown>,
-    p: CallPolicy,
-    flight: Flight,
-    start: number,
-    stale: Entry | undefined,
-    token: string | undefined,
-  ): Promise<Outcome> {
+  async #loadUnderLock(job: LoadJob): Promise<Outcome> {
+    const { key, p, start } = job
     const locks = (this.l2 as L2Driver).locks as NonNullable<L2Driver['locks']>
     const clock = this.o.clock
     const deadline = clock.now() + this.o.lockTtl
@@ -727,7 +745,7 @@ export class Engine {
       if (lock !== undefined) {
         // Someone may have filled between our miss and the lock.
         const again = await this.l2Read(key, true)
-        token = again.token
+        job.token = again.token
         if (again.entry && again.entry.freshUntil > clock.now()) {
           await locks.release(this.fullOf(key), lock).catch(() => undefined)
           this.fillL1(key, again.entry, start, p)
@@ -746,22 +764,14 @@ export class Engine {
       if (clock.now() >= deadline) break
     }
     try {
-      return await this.#load(key, userKey, loader, p, flight, start, stale, token)
+      return await this.#load(job)
     } finally {
       if (lock !== undefined) await locks.release(this.fullOf(key), lock).catch(() => undefined)
     }
   }
 
-  async #load(
-    key: string,
-    userKey: string,
-    loader: Loader<unknown>,
-    p: CallPolicy,
-    flight: Flight,
-    start: number,
-    stale: Entry | undefined,
-    token: string | undefined,
-  ): Promise<Outcome> {
+  async #load(job: LoadJob): Promise<Outcome> {
+    const { key, userKey, loader, p, flight, start, stale, token } = job
     const clock = this.o.clock
     this.counters.loads++
     // Mutable through the loader context (an object, so the compiler sees the writes).
@@ -1125,11 +1135,7 @@ export class Engine {
     switch (m.op) {
       case 'delete':
       case 'set': {
-        const keys: string[] = []
-        for (const full of m.keys ?? []) {
-          const k = typeof full === 'string' ? this.l1Of(full) : undefined
-          if (k !== undefined) keys.push(k)
-        }
+        const keys = mapOwn(m.keys, (full) => this.l1Of(full))
         if (keys.length > 0) this.invalidateKeysLocal(keys)
         break
       }
@@ -1138,11 +1144,7 @@ export class Engine {
         break
       case 'clear':
       case 'clear-namespace': {
-        const prefixes: string[] = []
-        for (const full of m.prefixes ?? []) {
-          const p = typeof full === 'string' ? this.l1PrefixOf(full) : undefined
-          if (p !== undefined) prefixes.push(p)
-        }
+        const prefixes = mapOwn(m.prefixes, (full) => this.l1PrefixOf(full))
         if (prefixes.length > 0) this.clearLocal(prefixes)
         break
       }
