@@ -226,7 +226,7 @@ describe('4 replica processes, random workload, faults injected', () => {
     }
   }
 
-  it('a set on one of 4 replica processes → every other replica’s next get returns the new value', async () => {
+  it('a set on one of 4 replica processes → every other replica serves the new value once the invalidation arrives', async () => {
     const cacheRedis = await startRedis()
     const children = Array.from({ length: 4 }, () =>
       spawnChild(fixture, [], { CACHE_REDIS_URL: cacheRedis.url, TRUTH_REDIS_URL: truthDb.url }),
@@ -236,9 +236,15 @@ describe('4 replica processes, random workload, faults injected', () => {
       for (let round = 0; round < 5; round++) {
         const writer = children[round % 4] as ChildHandle
         await writer.request({ cmd: 'set', key: 'shared', value: `v${round}` })
-        // Every replica now holds v<round> in L1 (read through L2 on first sight).
-        for (const c of children)
-          expect(await c.request({ cmd: 'get', key: 'shared' })).toBe(`v${round}`)
+        // Pub/sub is asynchronous: each replica serves the new value once the invalidation
+        // has arrived (bounded wait; the propagation benchmark measures how long it takes).
+        for (const c of children) {
+          await eventually(
+            async () => (await c.request({ cmd: 'get', key: 'shared' })) === `v${round}`,
+            'v everywhere',
+            5_000,
+          )
+        }
         const next = children[(round + 1) % 4] as ChildHandle
         await next.request({ cmd: 'set', key: 'shared', value: `w${round}` })
         for (const c of children) {
