@@ -473,21 +473,38 @@ export async function propagation(ctx: Context): Promise<ScenarioResult> {
   const rows: Row[] = []
   const cdf: Record<string, number[]> = {}
   const targets: Target[] = []
-  for (const processes of [2, 8]) {
+  for (const processes of [2, 4, 8]) {
     const names = ['raw:tiered', 'strata:tiered', 'bentocache:tiered']
     const stats = new Map<string, number[]>(names.map((n) => [n, []]))
+    // Every contender has its own writer here and its own peers, all alive at once, and the
+    // samples are interleaved (one per contender in rotation), so load and CPU placement
+    // drift over the run affect every contender alike.
+    const setups = new Map<
+      string,
+      { writer: Awaited<ReturnType<typeof adapterFor>>; peers: ChildHandle[] }
+    >()
     for (const name of names) {
       const [id, mode] = name.split(':') as [string, Mode]
       const p = prefix('prop')
       const writer = await adapterFor(id, mode, ctx.redisUrl, p)
-      const peers = Array.from({ length: processes - 1 }, (_, i) => worker(ctx, `peer-${i}`))
+      const peers = Array.from({ length: processes - 1 }, (_, i) =>
+        worker(ctx, `peer-${name}-${i}`),
+      )
       await Promise.all(
         peers.map((w) =>
           w.request({ cmd: 'peer', contender: id, mode, redisUrl: ctx.redisUrl, prefix: p }),
         ),
       )
-      await sleep(300) // subscriptions settle (BentoCache has no ready signal)
-      for (let s = 0; s < samples; s++) {
+      setups.set(name, { writer, peers })
+    }
+    await sleep(300) // subscriptions settle (BentoCache has no ready signal)
+    for (let s = 0; s < samples; s++) {
+      for (let r = 0; r < names.length; r++) {
+        const name = names[(s + r) % names.length] as string
+        const { writer, peers } = setups.get(name) as {
+          writer: Awaited<ReturnType<typeof adapterFor>>
+          peers: ChildHandle[]
+        }
         const key = `p${s % 10}`
         await writer.set(key, { n: -s })
         await sleep(2)
@@ -501,8 +518,9 @@ export async function propagation(ctx: Context): Promise<ScenarioResult> {
         for (const seen of await Promise.all(watching))
           stats.get(name)?.push(seen === null ? Number.POSITIVE_INFINITY : seen - t0)
       }
-      for (let i = 0; i < processes - 1; i++) await closeWorker(ctx, `peer-${i}`)
     }
+    for (const name of names)
+      for (let i = 0; i < processes - 1; i++) await closeWorker(ctx, `peer-${name}-${i}`)
     const base = stats.get('raw:tiered') ?? []
     for (const name of names) {
       const xs = stats.get(name) ?? []
@@ -536,7 +554,7 @@ export async function propagation(ctx: Context): Promise<ScenarioResult> {
   return {
     scenario: 'propagation',
     title: 'Propagation: set on A resolves → B’s next get returns the new value',
-    method: `A is the main process, B… are child processes that first hold the old value in L1 and then poll get() (yielding between calls); propagation = B's first wall-clock time seeing the new value − the time A's set resolved (same machine, performance.timeOrigin + now()); ${samples} writes per contender and size, contenders one after the other`,
+    method: `A is the main process, B… are child processes (one set per contender, all alive at once) that first hold the old value in L1 and then poll get() (yielding between calls); propagation = B's first wall-clock time seeing the new value − the time A's set resolved (same machine, performance.timeOrigin + now()); ${samples} writes per contender and size, interleaved across contenders`,
     isolation: 'peers are child processes (one replica each)',
     columns: ['p50 ms', 'p99 ms', 'p99.9 ms', 'p99 ÷ raw'],
     rows,
