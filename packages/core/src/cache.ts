@@ -1,5 +1,5 @@
-import type { Entry, L1Entry } from './contracts.js'
-import { Engine, type BatchLoader, type EngineHooks, type Loader } from './engine.js'
+import { L1Record, type Entry } from './contracts.js'
+import { Engine, NONE, type BatchLoader, type EngineHooks, type Loader } from './engine.js'
 import { CacheError, errors, invalidOption } from './errors.js'
 import type { CacheEventName, CacheStats, Listener } from './events.js'
 import type { Probe } from './telemetry.js'
@@ -97,15 +97,15 @@ export class Cache {
     const l1 = e.l1
     if (l1 !== undefined) {
       const hit = l1.get(k)
-      if (
-        hit !== undefined &&
-        hit.freshUntil > e.now() &&
-        (hit.gen >= e.tagFloor || e.tagsValid(hit))
-      ) {
-        e.counters.l1Hits++
-        if (e.events.has.hit) e.events.emit('hit', { key: e.fullOf(k), tier: 'l1', stale: false })
-        if (e.tel.on) e.tel.l1Hit('get', this.#ns, k)
-        return e.out(hit.value) as V
+      if (hit !== undefined) {
+        // A bare value is fresh by construction (the driver enforces its TTL).
+        const value = hit instanceof L1Record ? e.freshL1(hit, e.now()) : hit
+        if (value !== NONE) {
+          e.counters.l1Hits++
+          if (e.events.has.hit) e.events.emit('hit', { key: e.fullOf(k), tier: 'l1', stale: false })
+          if (e.tel.on) e.tel.l1Hit('get', this.#ns, k)
+          return e.out(value) as V
+        }
       }
     }
     e.assertOpen()
@@ -126,6 +126,12 @@ export class Cache {
     if (l1 !== undefined) {
       const hit = l1.get(k)
       if (hit !== undefined) {
+        if (!(hit instanceof L1Record)) {
+          e.counters.l1Hits++
+          if (e.events.has.hit) e.events.emit('hit', { key: e.fullOf(k), tier: 'l1', stale: false })
+          if (e.tel.on) e.tel.l1Hit('getOrSet', this.#ns, k)
+          return e.out(hit) as V
+        }
         const now = e.now()
         if (hit.freshUntil > now && (hit.gen >= e.tagFloor || e.tagsValid(hit))) {
           e.counters.l1Hits++
@@ -161,14 +167,10 @@ export class Cache {
     const missing: number[] = []
     const now = e.o.clock.now()
     full.forEach((k, i) => {
-      const hit: L1Entry | undefined = e.l1?.get(k)
-      if (
-        hit !== undefined &&
-        hit.freshUntil > now &&
-        (hit.gen >= e.tagFloor || e.tagsValid(hit))
-      ) {
+      const value = e.freshL1(e.l1?.get(k), now)
+      if (value !== NONE) {
         e.counters.l1Hits++
-        out[i] = e.out(hit.value) as V
+        out[i] = e.out(value) as V
       } else {
         if (e.l1) e.counters.l1Misses++
         missing.push(i)

@@ -23,14 +23,33 @@ export interface Entry<V = unknown> {
 }
 
 /**
- * What L1 holds: the live entry plus two numbers core computes once at fill time, so
- * the hit path does no arithmetic beyond two comparisons.
+ * What L1 holds for an entry that needs metadata on the hit path (tags, grace,
+ * refresh-ahead): the live entry plus two numbers core computes once at fill time.
  */
 export interface L1Entry<V = unknown> extends Entry<V> {
   /** Core's invalidation epoch when the fill began; used to check tag invalidations lazily. */
   gen: number
   /** When a hit should start a background refresh (`Infinity` when refresh-ahead is off). */
   refreshAt: number
+}
+
+/**
+ * The record class core stores in L1 for entries with metadata. Entries with none (no
+ * tags, no grace, no refresh-ahead) are stored as the bare value instead: no wrapper
+ * object, so they cost what the value costs, and the driver's physical TTL is their
+ * freshness.
+ */
+export class L1Record<V = unknown> implements L1Entry<V> {
+  constructor(
+    public value: V,
+    public createdAt: number,
+    public freshUntil: number,
+    public staleUntil: number,
+    public tags: readonly string[],
+    public version: number,
+    public gen: number,
+    public refreshAt: number,
+  ) {}
 }
 
 export const EvictionReason = {
@@ -47,12 +66,18 @@ export const EvictionReason = {
 } as const
 export type EvictionReason = (typeof EvictionReason)[keyof typeof EvictionReason]
 
-/** Synchronous, bounded, in-process tier. Stores live objects: no serialization. */
+/**
+ * Synchronous, bounded, in-process tier. Stores live objects, never serializes. What it
+ * stores is opaque to it: an `L1Record`, or a bare value (any value but `undefined`)
+ * whose freshness is the physical TTL, so the driver must never return anything past its
+ * TTL.
+ */
 export interface L1Driver {
   readonly name: string
-  get(key: string): L1Entry | undefined
-  /** `ttlMs` is the physical lifetime in this tier (core passes end of grace, capped by `l1Ttl`). */
-  set(key: string, entry: L1Entry, ttlMs: number): void
+  /** The stored value, or `undefined` on a miss or past the TTL. */
+  get(key: string): unknown
+  /** `ttlMs` is the physical lifetime in this tier. */
+  set(key: string, stored: unknown, ttlMs: number): void
   delete(key: string): boolean
   /** Removes every key, or every key that starts with `prefix`. */
   clear(prefix?: string): void

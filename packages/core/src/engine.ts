@@ -51,6 +51,7 @@ import {
   type EvictionReason,
   type L1Driver,
   type L1Entry,
+  L1Record,
   type L2Driver,
 } from './contracts.js'
 import { toMs, type Duration } from './duration.js'
@@ -116,6 +117,9 @@ function newFlight(): Flight {
   result.catch(() => undefined)
   return { result, settle, fail, done: Promise.resolve() }
 }
+
+/** "Nothing servable" (a cached value can be `null`, never this). */
+export const NONE: unique symbol = Symbol('none')
 
 /** Maps the strings of a bus message through `f`, dropping what is not ours (undefined). */
 function mapOwn(
@@ -339,6 +343,15 @@ export class Engine {
       : value
   }
 
+  /** The value of what L1 returned if it may be served now, else `NONE`. */
+  freshL1(stored: unknown, now: number): unknown {
+    if (stored === undefined) return NONE
+    if (!(stored instanceof L1Record)) return stored
+    return stored.freshUntil > now && (stored.gen >= this.tagFloor || this.tagsValid(stored))
+      ? stored.value
+      : NONE
+  }
+
   /** Valid w.r.t. tag invalidations this process knows of. */
   tagsValid(e: L1Entry): boolean {
     for (const t of e.tags) {
@@ -428,20 +441,30 @@ export class Engine {
     }
     if (life <= 0) return
     const ra = this.o.refreshAhead
-    const l1e: L1Entry = {
-      value: entry.value,
-      createdAt: entry.createdAt,
-      freshUntil,
-      staleUntil: entry.staleUntil,
-      tags: entry.tags,
-      version: entry.version,
-      gen,
-      refreshAt:
-        ra > 0 && p !== undefined
-          ? entry.createdAt + (entry.freshUntil - entry.createdAt) * ra
-          : Infinity,
+    const refreshAt =
+      ra > 0 && p !== undefined
+        ? entry.createdAt + (entry.freshUntil - entry.createdAt) * ra
+        : Infinity
+    if (entry.tags.length === 0 && entry.staleUntil <= entry.freshUntil && refreshAt === Infinity) {
+      // Nothing to check on a hit but freshness: store the bare value, its TTL is the freshness.
+      const fresh = freshUntil - now
+      if (fresh > 0) l1.set(key, entry.value, fresh)
+      return
     }
-    l1.set(key, l1e, life)
+    l1.set(
+      key,
+      new L1Record(
+        entry.value,
+        entry.createdAt,
+        freshUntil,
+        entry.staleUntil,
+        entry.tags,
+        entry.version,
+        gen,
+        refreshAt,
+      ),
+      life,
+    )
   }
 
   /** Writes a fresh entry after a local `set` (not a fill: nothing to guard against). */
@@ -588,7 +611,8 @@ export class Engine {
   /** The L1 copy of `key` if it may still be served stale (within grace, tags valid). */
   staleFromL1(key: string): Entry | undefined {
     const e = this.l1?.get(key)
-    if (e === undefined || e.staleUntil <= this.o.clock.now()) return undefined
+    // Bare values have no grace: past their TTL they are gone.
+    if (!(e instanceof L1Record) || e.staleUntil <= this.o.clock.now()) return undefined
     return e.gen >= this.tagFloor || this.tagsValid(e) ? e : undefined
   }
 
@@ -924,9 +948,10 @@ export class Engine {
     for (let i = 0; i < n; i++) {
       const k = keys[i] as string
       const e = l1?.get(k)
-      if (e !== undefined && e.freshUntil > now && (e.gen >= this.tagFloor || this.tagsValid(e))) {
+      const fresh = this.freshL1(e, now)
+      if (fresh !== NONE) {
         this.counters.l1Hits++
-        results[i] = this.out(e.value)
+        results[i] = this.out(fresh)
       } else {
         if (l1) this.counters.l1Misses++
         todo.push(i)

@@ -22,6 +22,7 @@ export {
 export { MemoryL2, memoryL2, type MemoryL2Options } from './memory/l2.js'
 export { MemoryBus, MemoryBusHub, memoryBus } from './memory/bus.js'
 export {
+  L1Record,
   BusOp,
   BusState,
   EvictionReason,

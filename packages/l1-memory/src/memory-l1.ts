@@ -1,12 +1,5 @@
 import { LRUCache } from 'lru-cache'
-import {
-  EvictionReason,
-  invalidOption,
-  systemClock,
-  type Clock,
-  type L1Driver,
-  type L1Entry,
-} from '@strata/core'
+import { EvictionReason, invalidOption, systemClock, type Clock, type L1Driver } from '@strata/core'
 import { estimateSize } from './size.js'
 
 export interface MemoryL1Options {
@@ -22,11 +15,14 @@ export interface MemoryL1Options {
   maxBytes?: number
   /** Largest single entry accepted, in estimated bytes. @default maxBytes / 4 when maxBytes is set */
   maxEntryBytes?: number
-  /** Custom size function (bytes) instead of the built-in estimate. */
-  sizeOf?: (entry: L1Entry) => number
+  /** Custom size function (bytes) of what core stores (an `L1Record` or a bare value). */
+  sizeOf?: (stored: unknown) => number
   /** Time source for physical TTLs (tests inject a fake one). @default the system clock */
   clock?: Clock
 }
+
+/** lru-cache cannot store null: one shared box stands for it. */
+const NULL = Object.freeze({ null: true })
 
 const REASONS: Record<LRUCache.DisposeReason, EvictionReason> = {
   evict: EvictionReason.evicted,
@@ -55,7 +51,7 @@ function nonNegativeInt(value: number | undefined, option: string, fallback: num
  */
 export class MemoryL1 implements L1Driver {
   readonly name = 'memory-l1'
-  readonly #lru: LRUCache<string, L1Entry>
+  readonly #lru: LRUCache<string, object>
   readonly #maxBytes: number
   #listener: ((key: string, reason: EvictionReason) => void) | undefined
   /** Set while `clear()` runs so disposals report `cleared`, not `deleted`. */
@@ -82,15 +78,15 @@ export class MemoryL1 implements L1Driver {
     if (options.sizeOf !== undefined && typeof options.sizeOf !== 'function') {
       throw invalidOption('l1-memory', 'sizeOf', 'must be a function')
     }
-    const sizeOf = options.sizeOf ?? ((e: L1Entry) => estimateSize(e.value))
+    const sizeOf = options.sizeOf ?? estimateSize
     const clock = options.clock ?? systemClock
-    this.#lru = new LRUCache<string, L1Entry>({
+    this.#lru = new LRUCache<string, object>({
       max: maxEntries,
       ...(this.#maxBytes > 0
         ? {
             maxSize: this.#maxBytes,
             maxEntrySize: Math.max(1, maxEntryBytes),
-            sizeCalculation: (e: L1Entry) => Math.max(1, Math.ceil(sizeOf(e))),
+            sizeCalculation: (e: object) => Math.max(1, Math.ceil(sizeOf(e === NULL ? null : e))),
           }
         : {}),
       ttlAutopurge: false,
@@ -106,16 +102,22 @@ export class MemoryL1 implements L1Driver {
     })
   }
 
-  get(key: string): L1Entry | undefined {
-    return this.#lru.get(key)
+  get(key: string): unknown {
+    const v = this.#lru.get(key)
+    return v === NULL ? null : v
   }
 
-  set(key: string, entry: L1Entry, ttlMs: number): void {
+  set(key: string, stored: unknown, ttlMs: number): void {
     if (ttlMs <= 0) {
       this.#lru.delete(key)
       return
     }
-    this.#lru.set(key, entry, { ttl: Math.ceil(ttlMs) })
+    if (stored === undefined) {
+      this.#lru.delete(key)
+      return
+    }
+    // lru-cache holds objects; primitives are objects to it at runtime, null is boxed once.
+    this.#lru.set(key, stored === null ? NULL : stored, { ttl: Math.ceil(ttlMs) })
   }
 
   delete(key: string): boolean {

@@ -43,7 +43,7 @@ export function l1DriverSuite(name: string, options: L1SuiteOptions): void {
       expect(l1.delete('a')).toBe(true)
       expect(l1.delete('a')).toBe(false)
       expect(l1.get('a')).toBeUndefined()
-      expect(l1.get('b')?.value).toBe(2)
+      expect((l1.get('b') as L1Entry | undefined)?.value).toBe(2)
     })
 
     it('clear(prefix) removes only keys with that prefix; clear() removes all', () => {
@@ -54,7 +54,7 @@ export function l1DriverSuite(name: string, options: L1SuiteOptions): void {
       l1.clear('p:ns:')
       expect(l1.get('p:ns:1')).toBeUndefined()
       expect(l1.get('p:ns:2')).toBeUndefined()
-      expect(l1.get('p:other:1')?.value).toBe(3)
+      expect((l1.get('p:other:1') as L1Entry | undefined)?.value).toBe(3)
       l1.clear()
       expect(l1.size).toBe(0)
     })
@@ -63,7 +63,7 @@ export function l1DriverSuite(name: string, options: L1SuiteOptions): void {
       const { l1, clock } = make()
       l1.set('k', entry('v'), 100)
       clock.advance(99)
-      expect(l1.get('k')?.value).toBe('v')
+      expect((l1.get('k') as L1Entry | undefined)?.value).toBe('v')
       clock.advance(2)
       expect(l1.get('k')).toBeUndefined()
     })
@@ -77,8 +77,22 @@ export function l1DriverSuite(name: string, options: L1SuiteOptions): void {
       l1.set('d', entry('d'), 1000)
       expect(l1.size).toBe(3)
       expect(l1.get('b')).toBeUndefined()
-      expect(l1.get('a')?.value).toBe('a')
+      expect((l1.get('a') as L1Entry | undefined)?.value).toBe('a')
       if (l1.onEvict) expect(reasons).toContainEqual(['b', 'evicted'])
+    })
+
+    it('stores bare values (null, primitives, objects) as they are, bounded by the TTL', () => {
+      const { l1, clock } = make()
+      const obj = { a: 1 }
+      l1.set('null', null, 100)
+      l1.set('num', 42, 100)
+      l1.set('obj', obj, 100)
+      expect(l1.get('null')).toBeNull()
+      expect(l1.get('num')).toBe(42)
+      expect(l1.get('obj')).toBe(obj)
+      clock.advance(101)
+      expect(l1.get('null')).toBeUndefined()
+      expect(l1.get('obj')).toBeUndefined()
     })
 
     it('a non-positive TTL stores nothing', () => {
