@@ -24,8 +24,9 @@ export const strata: AdapterFactory = async ({ mode, redisUrl, prefix, maxEntrie
   await cache.ready()
   return {
     name: `strata (${mode === 'tiered' ? 'L1+L2+bus' : mode.toUpperCase()})`,
-    get: (k) => cache.get(k),
-    getOrSet: (k, load) => cache.getOrSet(k, load),
+    // Bound, not wrapped: the harness calls the library's own method, as the raw baselines do.
+    get: cache.get.bind(cache),
+    getOrSet: cache.getOrSet.bind(cache),
     set: (k, v) => cache.set(k, v),
     delete: (k) => cache.delete(k),
     getMany: (keys) => cache.getMany(keys),

@@ -30,6 +30,11 @@ export class Cache {
   readonly #kp: string
   readonly #ns: string
   readonly #max: number
+  // Hot-path references, read once (no property chains on an L1 hit).
+  readonly #l1: Engine['l1']
+  readonly #counters: Engine['counters']
+  readonly #has: Engine['events']['has']
+  readonly #clone: boolean
 
   /** @internal use `createCache()` */
   constructor(engine: Engine, ns: string) {
@@ -37,6 +42,10 @@ export class Cache {
     this.#ns = ns
     this.#kp = ns ? `\u0001${ns}\u0001` : ''
     this.#max = engine.o.maxKeyLength
+    this.#l1 = engine.l1
+    this.#counters = engine.counters
+    this.#has = engine.events.has
+    this.#clone = engine.o.clone
   }
 
   /** The L1 key (see the key layout in engine.ts): no string building for root keys. */
@@ -94,17 +103,17 @@ export class Cache {
   async get<V = unknown>(key: string): Promise<V | undefined> {
     const e = this.#e
     const k = this.#key(key)
-    const l1 = e.l1
+    const l1 = this.#l1
     if (l1 !== undefined) {
       const hit = l1.get(k)
       if (hit !== undefined) {
         // A bare value is fresh by construction (the driver enforces its TTL).
         const value = hit instanceof L1Record ? e.freshL1(hit, e.now()) : hit
         if (value !== NONE) {
-          e.counters.l1Hits++
-          if (e.events.has.hit) e.events.emit('hit', { key: e.fullOf(k), tier: 'l1', stale: false })
+          this.#counters.l1Hits++
+          if (this.#has.hit) e.events.emit('hit', { key: e.fullOf(k), tier: 'l1', stale: false })
           if (e.tel.on) e.tel.l1Hit('get', this.#ns, k)
-          return e.out(value) as V
+          return (this.#clone ? e.out(value) : value) as V
         }
       }
     }
