@@ -827,7 +827,6 @@ export class Engine {
       },
     }
     let softTimer: ReturnType<typeof clock.setTimeout> | undefined
-    let hardTimer: ReturnType<typeof clock.setTimeout> | undefined
     if (stale !== undefined && p.soft > 0) {
       const staleEntry = stale
       softTimer = clock.setTimeout(() => {
@@ -840,31 +839,11 @@ export class Engine {
       : (async () => loader(ctx))()
     let value: unknown
     try {
-      if (p.hard > 0) {
-        const timedOut = new Promise<never>((_, reject) => {
-          hardTimer = clock.setTimeout(() => {
-            const err = new CacheError(
-              errors.E_LOADER_TIMEOUT,
-              `[core] loader for key "${userKey}" did not finish within the hard timeout (${p.hard} ms)`,
-            )
-            controller?.abort(err)
-            reject(err)
-          }, p.hard)
-        })
-        loading.catch(() => undefined)
-        value = await Promise.race([loading, timedOut])
-      } else {
-        value = await loading
-      }
+      value = await this.#underHardTimeout(loading, p.hard, `loader for key "${userKey}"`, (err) =>
+        controller?.abort(err),
+      )
     } catch (err) {
-      this.counters.loadErrors++
-      const error = CacheError.is(err, errors.E_LOADER_TIMEOUT)
-        ? err
-        : new CacheError(
-            errors.E_LOADER_ERROR,
-            `[core] loader for key "${userKey}" failed: ${String((err as Error | undefined)?.message ?? err)}`,
-            { cause: err },
-          )
+      const error = err as CacheError
       this.reportError(error, 'loader', key)
       if (stale !== undefined)
         return this.#failSafe(
@@ -876,7 +855,6 @@ export class Engine {
       throw error
     } finally {
       if (softTimer !== undefined) clock.clearTimeout(softTimer)
-      if (hardTimer !== undefined) clock.clearTimeout(hardTimer)
     }
     if (value === undefined) {
       throw new CacheError(
@@ -904,6 +882,47 @@ export class Engine {
     await this.#fillL2(key, entry, token, start)
     this.fillL1(key, entry, start, p)
     return { entry, tier: 'loader', stale: false }
+  }
+
+  /**
+   * Awaits a loader under the hard timeout (0 = none). Rejects with E_LOADER_TIMEOUT
+   * (after calling `abort`) or E_LOADER_ERROR carrying the loader's error as `cause`.
+   */
+  async #underHardTimeout<T>(
+    loading: Promise<T>,
+    hard: number,
+    what: string,
+    abort: (err: CacheError) => void,
+  ): Promise<T> {
+    const clock = this.o.clock
+    let timer: ReturnType<typeof clock.setTimeout> | undefined
+    try {
+      if (hard <= 0) return await loading
+      loading.catch(() => undefined)
+      return await Promise.race([
+        loading,
+        new Promise<never>((_, reject) => {
+          timer = clock.setTimeout(() => {
+            const err = new CacheError(
+              errors.E_LOADER_TIMEOUT,
+              `[core] ${what} did not finish within the hard timeout (${hard} ms)`,
+            )
+            abort(err)
+            reject(err)
+          }, hard)
+        }),
+      ])
+    } catch (err) {
+      this.counters.loadErrors++
+      if (CacheError.is(err, errors.E_LOADER_TIMEOUT)) throw err
+      throw new CacheError(
+        errors.E_LOADER_ERROR,
+        `[core] ${what} failed: ${String((err as Error | undefined)?.message ?? err)}`,
+        { cause: err },
+      )
+    } finally {
+      if (timer !== undefined) clock.clearTimeout(timer)
+    }
   }
 
   #servedStale(key: string, reason: 'loader-error' | 'soft-timeout' | 'hard-timeout'): void {
@@ -1044,37 +1063,18 @@ export class Engine {
     this.counters.loads++
     const controller = new AbortController()
     let loaded: Map<string, V>
-    let hardTimer: ReturnType<typeof clock.setTimeout> | undefined
     try {
-      const loading = (async () => loader(missingUser, { signal: controller.signal }))()
-      if (p.hard > 0) {
-        loading.catch(() => undefined)
-        loaded = await Promise.race([
-          loading,
-          new Promise<never>((_, reject) => {
-            hardTimer = clock.setTimeout(() => {
-              const err = new CacheError(
-                errors.E_LOADER_TIMEOUT,
-                `[core] batch loader did not finish within the hard timeout (${p.hard} ms)`,
-              )
-              controller.abort(err)
-              reject(err)
-            }, p.hard)
-          }),
-        ])
-      } else loaded = await loading
-      if (!(loaded instanceof Map)) {
-        throw new TypeError(`batch loader must resolve a Map (got ${typeof loaded})`)
-      }
+      const loading = (async () => {
+        const map = await loader(missingUser, { signal: controller.signal })
+        if (!(map instanceof Map))
+          throw new TypeError(`batch loader must resolve a Map (got ${typeof map})`)
+        return map
+      })()
+      loaded = await this.#underHardTimeout(loading, p.hard, 'batch loader', (err) =>
+        controller.abort(err),
+      )
     } catch (err) {
-      this.counters.loadErrors++
-      const error = CacheError.is(err, errors.E_LOADER_TIMEOUT)
-        ? err
-        : new CacheError(
-            errors.E_LOADER_ERROR,
-            `[core] batch loader failed: ${String((err as Error | undefined)?.message ?? err)}`,
-            { cause: err },
-          )
+      const error = err as CacheError
       this.reportError(error, 'loader')
       for (const j of missing) {
         const k = unique[j] as string
@@ -1082,8 +1082,6 @@ export class Engine {
         outs[j] = s ? this.#failSafe(k, s, starts.get(k) ?? 0, 'loader-error') : error
       }
       return outs as (Outcome | Error)[]
-    } finally {
-      if (hardTimer !== undefined) clock.clearTimeout(hardTimer)
     }
     let tagVersions: readonly number[] | undefined
     if (p.tags.length > 0 && this.l2?.tags) {
