@@ -507,20 +507,17 @@ export class RedisL2 implements L2Driver {
   }
 
   async close(): Promise<void> {
-    if (!this.#owned) return
-    if (this.client.status !== 'ready') {
-      this.client.disconnect()
-      return
-    }
-    try {
+    if (!this.#owned || this.client.status === 'end') return
+    const ended = new Promise<void>((resolve) => this.client.once('end', () => resolve()))
+    if (this.client.status === 'ready') {
+      // QUIT lets in-flight replies arrive; bounded, then the socket is dropped regardless.
       await Promise.race([
-        this.client.quit(),
+        this.client.quit().catch(() => undefined),
         new Promise((r) => setTimeout(r, this.#timeout * 5).unref()),
       ])
-    } catch {
-      // already gone
     }
     this.client.disconnect()
+    await Promise.race([ended, new Promise((r) => setTimeout(r, this.#timeout * 5).unref())])
   }
 }
 

@@ -157,6 +157,21 @@ describe('redisL2 under core', () => {
     expect(resurrected).toBe(0)
   })
 
+  it('closes connections it created, leaves a client passed in open', async () => {
+    const own = redisL2({ redis: redis.url })
+    const mine = new Redis(redis.url)
+    const passed = redisL2({ redis: mine })
+    const a = createCache({ prefix: `${run}-conn-a`, l2: own })
+    const b = createCache({ prefix: `${run}-conn-b`, l2: passed })
+    await a.set('k', 1)
+    await b.set('k', 2)
+    await a.close()
+    await b.close()
+    expect(own.client.status).toBe('end')
+    expect(await mine.ping()).toBe('PONG')
+    mine.disconnect()
+  })
+
   it('clear(prefix) never touches keys outside the prefix', async () => {
     await raw.set('unrelated', '1')
     await raw.set(`{${run}-clearx::k}`, '1')
