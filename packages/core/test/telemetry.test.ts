@@ -12,7 +12,14 @@ import {
   SimpleSpanProcessor,
   type ReadableSpan,
 } from '@opentelemetry/sdk-trace-base'
-import { createCache, errors, INSTRUMENTATION_NAME, memoryL2, type Cache } from '@strata/core'
+import {
+  createCache,
+  errors,
+  INSTRUMENTATION_NAME,
+  memoryL2,
+  MemoryBusHub,
+  type Cache,
+} from '@strata/core'
 import { createFakeClock } from '@strata/core/testing'
 import { memoryL1 } from '@strata/l1-memory'
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
@@ -162,6 +169,37 @@ describe('OpenTelemetry', () => {
     })
     for (const name of ['cache.set', 'cache.invalidateTags', 'cache.clear'])
       expect(spans(name)).toHaveLength(1)
+  })
+
+  it('bus traffic is counted both ways, with lag and state gauges', async () => {
+    const hub = new MemoryBusHub()
+    const l2 = memoryL2({ clock })
+    cache = make({ l1: memoryL1({ clock }), l2, bus: hub.bus(), name: 'writer' })
+    const peer = make({ l1: memoryL1({ clock }), l2, bus: hub.bus(), name: 'reader' })
+    await cache.set('k', 1)
+    await cache.delete('k')
+    await settle()
+    const messages = await metric('strata.bus.messages')
+    const count = (name: string, direction: string, op: string) =>
+      messages.find(
+        (d) =>
+          d.attributes['cache.name'] === name &&
+          d.attributes['direction'] === direction &&
+          d.attributes['op'] === op,
+      )?.value
+    expect(count('writer', 'publish', 'set')).toBe(1)
+    expect(count('writer', 'publish', 'delete')).toBe(1)
+    expect(count('reader', 'receive', 'set')).toBe(1)
+    expect(count('reader', 'receive', 'delete')).toBe(1)
+    const lag = (await metric('strata.bus.lag')) as DataPoint<Histogram>[]
+    expect(lag.find((d) => d.attributes['cache.name'] === 'reader')?.value.count).toBe(2)
+    const state = await metric('strata.bus.state')
+    expect(
+      state.find(
+        (d) => d.attributes['cache.name'] === 'reader' && d.attributes['bus.state'] === 'connected',
+      )?.value,
+    ).toBe(1)
+    await peer.close()
   })
 
   it('telemetry: false records nothing', async () => {
