@@ -312,8 +312,11 @@ export class Cache {
     await e.publishKeys('set', keys)
     if (failure !== undefined) {
       e.counters.l2Errors++
+      // L2 may still hold the old value: delete it once Redis answers again.
+      e.scheduleRepair(keys)
       throw e.reportError(failure, 'set', keys[0])
     }
+    e.repaired(keys)
     if (e.events.has.set) for (const k of keys) e.events.emit('set', { key: e.fullOf(k) })
   }
 
@@ -353,8 +356,10 @@ export class Cache {
     await e.publishKeys('delete', full)
     if (failure !== undefined) {
       e.counters.l2Errors++
+      e.scheduleRepair(full)
       throw e.reportError(failure, 'delete', full[0])
     }
+    e.repaired(full)
     if (e.events.has.delete) e.events.emit('delete', { keys: full.map((k) => e.fullOf(k)) })
   }
 

@@ -1143,6 +1143,69 @@ export class Engine {
     return this.#publisher.send({ ...message, trace: this.tel.traceparent() })
   }
 
+  // ------------------------------------------------------------ L2 repair
+  //
+  // A write whose L2 part failed leaves the old value in L2 (Redis down or timing out):
+  // peers that miss L1 would read it back until its TTL. Such keys are deleted from L2
+  // in the background once Redis answers again (backoff 100 ms → 5 s), and the deletion
+  // is published so peers drop what they read meanwhile. A later successful write of
+  // the key cancels its repair.
+
+  readonly #repairs = new Set<string>()
+  #repairTimer: ReturnType<ResolvedOptions['clock']['setTimeout']> | undefined
+  #repairDelay = 100
+  static readonly maxRepairs = 100_000
+
+  scheduleRepair(keys: readonly string[]): void {
+    if (!this.l2) return
+    for (const k of keys) {
+      if (this.#repairs.size >= Engine.maxRepairs) {
+        this.reportError(
+          new Error('L2 repair queue full: a stale L2 value may stay until its TTL'),
+          'l2.repair',
+          k,
+        )
+        break
+      }
+      this.#repairs.add(k)
+    }
+    this.#armRepair()
+  }
+
+  repaired(keys: readonly string[]): void {
+    if (this.#repairs.size === 0) return
+    for (const k of keys) this.#repairs.delete(k)
+  }
+
+  get pendingRepairs(): number {
+    return this.#repairs.size
+  }
+
+  #armRepair(): void {
+    if (this.#repairTimer !== undefined || this.#closed || this.#repairs.size === 0) return
+    this.#repairTimer = this.o.clock.setTimeout(() => {
+      this.#repairTimer = undefined
+      void this.#repair()
+    }, this.#repairDelay)
+    this.#repairTimer.unref?.()
+  }
+
+  async #repair(): Promise<void> {
+    const l2 = this.l2
+    const keys = [...this.#repairs].slice(0, 1_000)
+    if (!l2 || keys.length === 0) return
+    try {
+      await l2.delete(keys.map((k) => this.fullOf(k)))
+      for (const k of keys) this.#repairs.delete(k)
+      this.invalidateKeysLocal(keys)
+      await this.publishKeys('delete', keys)
+      this.#repairDelay = 100
+    } catch {
+      this.#repairDelay = Math.min(this.#repairDelay * 2, 5_000)
+    }
+    this.#armRepair()
+  }
+
   // -------------------------------------------------------------- the bus
 
   #onBusMessage(m: BusMessage): void {
@@ -1223,7 +1286,13 @@ export class Engine {
         bytes: this.l1?.bytes ?? 0,
         evictions: { ...c.evictions },
       },
-      l2: { hits: c.l2Hits, misses: c.l2Misses, errors: c.l2Errors, corrupt: c.corrupt },
+      l2: {
+        hits: c.l2Hits,
+        misses: c.l2Misses,
+        errors: c.l2Errors,
+        corrupt: c.corrupt,
+        pendingRepairs: this.#repairs.size,
+      },
       loads: c.loads,
       loadErrors: c.loadErrors,
       coalesced: c.coalesced,
@@ -1249,6 +1318,15 @@ export class Engine {
     if (this.#closed) return
     this.#closed = true
     this.tel.close()
+    if (this.#repairTimer !== undefined) this.o.clock.clearTimeout(this.#repairTimer)
+    if (this.#repairs.size > 0) {
+      this.reportError(
+        new Error(`${this.#repairs.size} keys were still waiting for their L2 repair at close`),
+        'close',
+        undefined,
+        errors.E_L2_UNAVAILABLE,
+      )
+    }
     if (this.#clampTimer) this.o.clock.clearTimeout(this.#clampTimer)
     await Promise.allSettled([...this.#flights.values()].map((f) => f.done))
     const dropped = this.#publisher?.close() ?? 0

@@ -70,7 +70,8 @@ export interface CacheStats {
     bytes: number
     evictions: Record<string, number>
   }
-  l2: { hits: number; misses: number; errors: number; corrupt: number }
+  /** `pendingRepairs`: keys whose failed L2 write is still to be undone (see docs/l2-redis.md). */
+  l2: { hits: number; misses: number; errors: number; corrupt: number; pendingRepairs: number }
   loads: number
   loadErrors: number
   /** Callers that joined another caller's load instead of starting their own. */

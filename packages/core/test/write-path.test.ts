@@ -252,6 +252,39 @@ describe('an L2 write that fails', () => {
     // Neither replica keeps serving its old L1 copy without asking L2.
     expect(s.peer!.stats().bus.received).toBe(2)
     expect(await s.cache.get('k')).toBe('old') // from L2, which the failed write did not change
+    expect(s.cache.stats().l2.pendingRepairs).toBe(1)
+    // Once L2 answers again, the old value is deleted there and peers drop what they read.
+    await s.clock.advanceAsync(150)
+    await settle()
+    expect(s.cache.stats().l2.pendingRepairs).toBe(0)
+    expect(await s.peer!.get('k')).toBeUndefined()
+    expect(await s.cache.get('k')).toBeUndefined()
+    await s.close()
+  })
+
+  it('repairs retry with backoff while L2 keeps failing; a later successful write cancels them', async () => {
+    const s = setup('l1+l2')
+    const l2 = s.l2!
+    const realSet = l2.set.bind(l2)
+    const realDelete = l2.delete.bind(l2)
+    let deletes = 0
+    l2.set = () => Promise.reject(new Error('down'))
+    l2.delete = () => {
+      deletes++
+      return Promise.reject(new Error('down'))
+    }
+    s.cache.on('error', () => undefined)
+    await expect(s.cache.set('a', 1)).rejects.toMatchObject({ code: errors.E_L2_UNAVAILABLE })
+    await expect(s.cache.set('b', 1)).rejects.toMatchObject({ code: errors.E_L2_UNAVAILABLE })
+    await s.clock.advanceAsync(100 + 200 + 400)
+    expect(deletes).toBe(3) // 100 ms, then 200, then 400: backing off
+    l2.set = realSet
+    l2.delete = realDelete
+    await s.cache.set('a', 2) // succeeds: 'a' no longer needs a repair
+    expect(s.cache.stats().l2.pendingRepairs).toBe(1)
+    await s.clock.advanceAsync(800)
+    expect(s.cache.stats().l2.pendingRepairs).toBe(0)
+    expect(await s.cache.get('a')).toBe(2)
     await s.close()
   })
 })
