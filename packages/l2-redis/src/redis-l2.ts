@@ -87,20 +87,36 @@ class Deadlines {
     this.#timeout = timeout
   }
 
-  race<T>(work: Promise<T>, what: string): Promise<T> {
+  /** `work` under the deadline; `settled(ok)` runs once; failures are mapped by `wrap`. */
+  race<T>(
+    work: Promise<T>,
+    what: string,
+    settled: (ok: boolean) => void,
+    wrap: (err: unknown) => unknown,
+  ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const entry = { at: Date.now() + this.#timeout, reject, what }
+      const entry = {
+        at: Date.now() + this.#timeout,
+        reject: (e: unknown) => {
+          settled(false)
+          // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- a CacheError
+          reject(e)
+        },
+        what,
+      }
       this.#pending.add(entry)
       this.#arm()
       work.then(
         (v) => {
-          this.#pending.delete(entry)
+          if (!this.#pending.delete(entry)) return // timed out already
+          settled(true)
           resolve(v)
         },
         (e: unknown) => {
-          this.#pending.delete(entry)
-          // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- passes the command's own rejection through
-          reject(e)
+          if (!this.#pending.delete(entry)) return
+          settled(false)
+          // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- wrap returns a CacheError
+          reject(wrap(e))
         },
       )
     })
@@ -256,42 +272,50 @@ export class RedisL2 implements L2Driver {
   }
 
   /** Runs one Redis round trip under the breaker and the command timeout. */
-  async #run<T>(what: string, fn: (c: Client) => Promise<T>): Promise<T> {
-    this.breaker.admit()
+  #run<T>(what: string, fn: (c: Client) => Promise<T>): Promise<T> {
+    // No async wrapper: one promise per command beyond the client's own (misses issue many).
     try {
-      let work: Promise<T>
-      if (this.client.status === 'ready') work = fn(this.client)
-      else if (this.#wasReady) {
-        // Never queue a cache command behind a reconnect (it could land after a newer
-        // write): only the very first connection is waited for.
-        throw new Error(`connection is ${this.client.status}`)
-      } else work = this.#firstReady().then(() => fn(this.client))
-      const result = await this.#deadlines.race(work, what)
-      this.breaker.success()
-      return result
+      this.breaker.admit()
     } catch (err) {
-      this.breaker.failure()
-      if (err instanceof CacheError) throw err
-      throw new CacheError(
-        errors.E_L2_UNAVAILABLE,
-        `[l2-redis] ${what} failed: ${(err as Error).message}`,
-        { cause: err },
-      )
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- admit() throws a CacheError
+      return Promise.reject(err)
     }
+    let work: Promise<T>
+    if (this.client.status === 'ready') work = fn(this.client)
+    else if (this.#wasReady) {
+      // Never queue a cache command behind a reconnect (it could land after a newer
+      // write): only the very first connection is waited for.
+      this.breaker.failure()
+      return Promise.reject(this.#wrap(new Error(`connection is ${this.client.status}`), what))
+    } else work = this.#firstReady().then(() => fn(this.client))
+    return this.#deadlines.race(work, what, this.#settled, (err) => this.#wrap(err, what))
   }
 
-  async #evalsha(
+  readonly #settled = (ok: boolean): void => {
+    if (ok) this.breaker.success()
+    else this.breaker.failure()
+  }
+
+  #wrap(err: unknown, what: string): CacheError {
+    if (err instanceof CacheError) return err
+    return new CacheError(
+      errors.E_L2_UNAVAILABLE,
+      `[l2-redis] ${what} failed: ${(err as Error).message}`,
+      { cause: err },
+    )
+  }
+
+  #evalsha(
     c: Redis | Cluster,
     s: Script,
     keys: string[],
     args: (string | Buffer | number)[],
   ): Promise<unknown> {
-    try {
-      return await (c as unknown as EvalBuffer).evalshaBuffer(s.sha, keys.length, ...keys, ...args)
-    } catch (err) {
+    const ev = c as unknown as EvalBuffer
+    return ev.evalshaBuffer(s.sha, keys.length, ...keys, ...args).catch((err: unknown) => {
       if (!(err as Error).message.includes('NOSCRIPT')) throw err
-      return (c as unknown as EvalBuffer).evalBuffer(s.source, keys.length, ...keys, ...args)
-    }
+      return ev.evalBuffer(s.source, keys.length, ...keys, ...args)
+    })
   }
 
   #bySlot<T extends { key: string }>(items: readonly T[]): T[][] {
