@@ -13,7 +13,7 @@ import { spawnChild, type ChildHandle } from '@strata/testing'
 import { Redis } from 'ioredis'
 import { LRUCache } from 'lru-cache'
 import { Packr, Unpackr } from 'msgpackr'
-import { CONTENDERS, contender, type Mode } from './adapters/index.js'
+import { CONTENDERS, contender, runnable, type Mode } from './adapters/index.js'
 import { decode, encode } from './adapters/raw.js'
 import {
   concurrentThroughput,
@@ -118,7 +118,7 @@ export async function l1Hit(ctx: Context): Promise<ScenarioResult> {
   const map = new Map<string, object>()
   lru.set('hot', sampleObject(1))
   map.set('hot', sampleObject(1))
-  const peers = CONTENDERS.filter((c) => c.id !== 'raw' && c.modes.includes('l1'))
+  const peers = CONTENDERS.filter((c) => c.id !== 'raw' && c.modes.includes('l1') && runnable(c))
   const names = [
     'Map.get (sync)',
     'lru-cache get (sync)',
@@ -182,8 +182,8 @@ export async function l1Hit(ctx: Context): Promise<ScenarioResult> {
       ),
       target('strata get ≥ 20× BentoCache', strata / bento >= 20, `${fmt(strata / bento, 1)}×`),
     ],
-    skipped: ['layered-loader: needs Node 22+ (this run: ' + process.version + ')'].filter(
-      () => Number(process.versions.node.split('.')[0]) < 22,
+    skipped: CONTENDERS.filter((c) => !runnable(c)).map(
+      (c) => `${c.id}: needs Node ${String(c.minNode)}+ (this run: ${process.version})`,
     ),
   }
 }

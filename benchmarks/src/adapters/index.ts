@@ -11,6 +11,8 @@ export interface Contender {
   modes: Mode[]
   /** Only getOrSet-shaped operations (no plain get/set). */
   getOrSetOnly?: boolean
+  /** Lowest Node major version it runs on. */
+  minNode?: number
   load(): Promise<AdapterFactory>
 }
 
@@ -42,7 +44,19 @@ export const CONTENDERS: Contender[] = [
     getOrSetOnly: true,
     load: async () => asyncCacheDedupe,
   },
+  {
+    id: 'layered-loader',
+    isolated: false,
+    modes: ['l1'],
+    minNode: 22,
+    load: async () => (await import('./layered-loader.js')).layeredLoader,
+  },
 ]
+
+/** Whether this Node can run the contender (layered-loader needs 22+). */
+export function runnable(c: Contender): boolean {
+  return Number(process.versions.node.split('.')[0]) >= (c.minNode ?? 0)
+}
 
 export function contender(id: string): Contender {
   const c = CONTENDERS.find((x) => x.id === id)
