@@ -7,7 +7,7 @@ export const layeredLoader: AdapterFactory = async ({ maxEntries }) => {
   let source: () => Promise<unknown> = () => Promise.resolve(null)
   const loader = new Loader<unknown>({
     inMemoryCache: { ttlInMsecs: 3_600_000, maxItems: maxEntries ?? 100_000 },
-    dataSourceGetOneFn: () => source() as Promise<unknown>,
+    dataSourceGetOneFn: () => source(),
   })
   return {
     name: 'layered-loader (memory)',
