@@ -75,6 +75,25 @@ export class Cache {
     return (keys as readonly unknown[]).map((k) => this.#key(k as string))
   }
 
+  /** Bookkeeping of an L1 hit (counter, event, telemetry): the same for every read. */
+  #l1Hit(operation: string, k: string): void {
+    this.#counters.l1Hits++
+    const e = this.#e
+    if (this.#has.hit) e.events.emit('hit', { key: e.fullOf(k), tier: 'l1', stale: false })
+    if (e.tel.on) e.tel.l1Hit(operation, this.#ns, k)
+  }
+
+  /** Runs a write under an operation span when telemetry is on. */
+  #traced(
+    operation: string,
+    key: string | undefined,
+    count: number | undefined,
+    fn: () => Promise<void>,
+  ): Promise<void> {
+    const tel = this.#e.tel
+    return tel.on ? tel.operation(operation, this.#ns, key, count, fn) : fn()
+  }
+
   /** The namespace path of this view ('' for the root). */
   get namespacePath(): string {
     return this.#ns
@@ -110,9 +129,7 @@ export class Cache {
         // A bare value is fresh by construction (the driver enforces its TTL).
         const value = hit instanceof L1Record ? e.freshL1(hit, e.now()) : hit
         if (value !== NONE) {
-          this.#counters.l1Hits++
-          if (this.#has.hit) e.events.emit('hit', { key: e.fullOf(k), tier: 'l1', stale: false })
-          if (e.tel.on) e.tel.l1Hit('get', this.#ns, k)
+          this.#l1Hit('get', k)
           return (this.#clone ? e.out(value) : value) as V
         }
       }
@@ -131,23 +148,21 @@ export class Cache {
   async getOrSet<V>(key: string, loader: Loader<V>, options?: EntryOptions): Promise<V> {
     const e = this.#e
     const k = this.#key(key)
-    const l1 = e.l1
+    const l1 = this.#l1
     if (l1 !== undefined) {
       const hit = l1.get(k)
       if (hit !== undefined) {
-        if (!(hit instanceof L1Record)) {
-          e.counters.l1Hits++
-          if (e.events.has.hit) e.events.emit('hit', { key: e.fullOf(k), tier: 'l1', stale: false })
-          if (e.tel.on) e.tel.l1Hit('getOrSet', this.#ns, k)
-          return e.out(hit) as V
+        let value: unknown = hit
+        if (hit instanceof L1Record) {
+          const now = e.now()
+          value = e.freshL1(hit, now)
+          if (value !== NONE && hit.refreshAt <= now) {
+            e.refreshAhead(k, key, loader as Loader<unknown>, options, hit)
+          }
         }
-        const now = e.now()
-        if (hit.freshUntil > now && (hit.gen >= e.tagFloor || e.tagsValid(hit))) {
-          e.counters.l1Hits++
-          if (e.events.has.hit) e.events.emit('hit', { key: e.fullOf(k), tier: 'l1', stale: false })
-          if (hit.refreshAt <= now) e.refreshAhead(k, key, loader as Loader<unknown>, options, hit)
-          if (e.tel.on) e.tel.l1Hit('getOrSet', this.#ns, k)
-          return e.out(hit.value) as V
+        if (value !== NONE) {
+          this.#l1Hit('getOrSet', k)
+          return (this.#clone ? e.out(value) : value) as V
         }
       }
     }
@@ -173,18 +188,7 @@ export class Cache {
     e.assertOpen()
     const full = this.#keys(keys)
     const out = new Array<V | undefined>(full.length)
-    const missing: number[] = []
-    const now = e.o.clock.now()
-    full.forEach((k, i) => {
-      const value = e.freshL1(e.l1?.get(k), now)
-      if (value !== NONE) {
-        e.counters.l1Hits++
-        out[i] = e.out(value) as V
-      } else {
-        if (e.l1) e.counters.l1Misses++
-        missing.push(i)
-      }
-    })
+    const missing = e.readL1Many(full, out)
     if (probe) {
       probe.tier = missing.length === 0 ? 'l1' : e.l2 ? 'l2' : 'none'
       probe.hit = missing.length === 0
@@ -240,23 +244,12 @@ export class Cache {
    * with `E_L2_UNAVAILABLE` (the old value may still be in L2).
    */
   async set(key: string, value: unknown, options?: EntryOptions): Promise<void> {
-    const e = this.#e
-    if (!e.tel.on) return this.#setMany([{ key, value, options }])
-    return e.tel.operation('set', this.#ns, this.#kp + key, 1, () =>
-      this.#setMany([{ key, value, options }]),
-    )
+    return this.#traced('set', this.#kp + key, 1, () => this.#setMany([{ key, value, options }]))
   }
 
   async setMany(items: readonly SetManyItem<unknown>[]): Promise<void> {
-    const e = this.#e
-    if (!e.tel.on) return this.#setMany(items)
-    return e.tel.operation(
-      'setMany',
-      this.#ns,
-      undefined,
-      Array.isArray(items) ? items.length : 0,
-      () => this.#setMany(items),
-    )
+    const count = Array.isArray(items) ? items.length : 0
+    return this.#traced('setMany', undefined, count, () => this.#setMany(items))
   }
 
   async #setMany(items: readonly SetManyItem<unknown>[]): Promise<void> {
@@ -311,32 +304,22 @@ export class Cache {
     if (failure === undefined) for (const x of prepared) e.setL1(x.k, x.entry, x.p)
     await e.publishKeys('set', keys)
     if (failure !== undefined) {
-      e.counters.l2Errors++
       // L2 may still hold the old value: delete it once Redis answers again.
       e.scheduleRepair(keys)
-      throw e.reportError(failure, 'set', keys[0])
+      throw e.l2Failure(failure, 'set', keys[0])
     }
     e.repaired(keys)
     if (e.events.has.set) for (const k of keys) e.events.emit('set', { key: e.fullOf(k) })
   }
 
   async delete(key: string): Promise<void> {
-    const e = this.#e
-    if (!e.tel.on) return this.#deleteMany([key])
-    return e.tel.operation('delete', this.#ns, this.#kp + key, 1, () => this.#deleteMany([key]))
+    return this.#traced('delete', this.#kp + key, 1, () => this.#deleteMany([key]))
   }
 
   /** Deletes in L2 and L1 and tells every replica; one bus message for all keys. */
   async deleteMany(keys: readonly string[]): Promise<void> {
-    const e = this.#e
-    if (!e.tel.on) return this.#deleteMany(keys)
-    return e.tel.operation(
-      'deleteMany',
-      this.#ns,
-      undefined,
-      Array.isArray(keys) ? keys.length : 0,
-      () => this.#deleteMany(keys),
-    )
+    const count = Array.isArray(keys) ? keys.length : 0
+    return this.#traced('deleteMany', undefined, count, () => this.#deleteMany(keys))
   }
 
   async #deleteMany(keys: readonly string[]): Promise<void> {
@@ -355,9 +338,8 @@ export class Cache {
     }
     await e.publishKeys('delete', full)
     if (failure !== undefined) {
-      e.counters.l2Errors++
       e.scheduleRepair(full)
-      throw e.reportError(failure, 'delete', full[0])
+      throw e.l2Failure(failure, 'delete', full[0])
     }
     e.repaired(full)
     if (e.events.has.delete) e.events.emit('delete', { keys: full.map((k) => e.fullOf(k)) })
@@ -370,15 +352,8 @@ export class Cache {
    * by all namespaces.
    */
   async invalidateTags(tags: readonly string[]): Promise<void> {
-    const e = this.#e
-    if (!e.tel.on) return this.#invalidateTags(tags)
-    return e.tel.operation(
-      'invalidateTags',
-      this.#ns,
-      undefined,
-      Array.isArray(tags) ? tags.length : 0,
-      () => this.#invalidateTags(tags),
-    )
+    const count = Array.isArray(tags) ? tags.length : 0
+    return this.#traced('invalidateTags', undefined, count, () => this.#invalidateTags(tags))
   }
 
   async #invalidateTags(tags: readonly string[]): Promise<void> {
@@ -413,17 +388,12 @@ export class Cache {
     }
     e.invalidateTagsLocal(tags)
     await e.publish({ op: 'tags', tags })
-    if (failure !== undefined) {
-      e.counters.l2Errors++
-      throw e.reportError(failure, 'invalidateTags')
-    }
+    if (failure !== undefined) throw e.l2Failure(failure, 'invalidateTags')
   }
 
   /** Removes every key of this namespace (the root clears the whole prefix), in every tier and replica. */
   async clear(): Promise<void> {
-    const e = this.#e
-    if (!e.tel.on) return this.#clear()
-    return e.tel.operation('clear', this.#ns, undefined, undefined, () => this.#clear())
+    return this.#traced('clear', undefined, undefined, () => this.#clear())
   }
 
   async #clear(): Promise<void> {
@@ -445,10 +415,7 @@ export class Cache {
     }
     e.clearLocal(local)
     await e.publish({ op: this.#ns ? 'clear-namespace' : 'clear', prefixes })
-    if (failure !== undefined) {
-      e.counters.l2Errors++
-      throw e.reportError(failure, 'clear')
-    }
+    if (failure !== undefined) throw e.l2Failure(failure, 'clear')
   }
 
   // ------------------------------------------------------------- the rest

@@ -298,6 +298,12 @@ export class Engine {
     return error
   }
 
+  /** A failed L2 round trip: counted in `stats().l2.errors`, reported, returned for rethrow. */
+  l2Failure(err: unknown, operation: string, key?: string): CacheError {
+    this.counters.l2Errors++
+    return this.reportError(err, operation, key)
+  }
+
   #nextVersion(now: number): number {
     const v = Math.max(now * 1000, this.#lastVersion + 1)
     this.#lastVersion = v
@@ -352,6 +358,27 @@ export class Engine {
       : NONE
   }
 
+  /**
+   * One L1 pass over many keys: servable values go into `out` (hits counted), and the
+   * indexes still to look up elsewhere are returned (misses counted when there is an L1).
+   */
+  readL1Many(keys: readonly string[], out: unknown[]): number[] {
+    const l1 = this.l1
+    const now = this.o.clock.now()
+    const missing: number[] = []
+    for (let i = 0; i < keys.length; i++) {
+      const value = this.freshL1(l1?.get(keys[i] as string), now)
+      if (value !== NONE) {
+        this.counters.l1Hits++
+        out[i] = this.out(value)
+      } else {
+        if (l1) this.counters.l1Misses++
+        missing.push(i)
+      }
+    }
+    return missing
+  }
+
   /** Valid w.r.t. tag invalidations this process knows of. */
   tagsValid(e: L1Entry): boolean {
     for (const t of e.tags) {
@@ -388,14 +415,13 @@ export class Engine {
   }
 
   /** Records an invalidation of `keys` and drops them from L1. */
-  invalidateKeysLocal(keys: readonly string[]): number {
+  invalidateKeysLocal(keys: readonly string[]): void {
     const epoch = ++this.#epoch
     for (const k of keys) {
       const p = this.#pending.get(k)
       if (p) p.invalidatedAt = epoch
       this.l1?.delete(k)
     }
-    return epoch
   }
 
   invalidateTagsLocal(tags: readonly string[]): void {
@@ -548,8 +574,7 @@ export class Engine {
       if (entry.tags.length > 0 && !(await this.#tagsCurrent([entry]))[0]) return { token }
       return { entry, token }
     } catch (err) {
-      this.counters.l2Errors++
-      this.reportError(err, 'l2.get', key)
+      this.l2Failure(err, 'l2.get', key)
       return {}
     }
   }
@@ -570,8 +595,7 @@ export class Engine {
       }
       return entries
     } catch (err) {
-      this.counters.l2Errors++
-      this.reportError(err, 'l2.getMany')
+      this.l2Failure(err, 'l2.getMany')
       return keys.map(() => undefined)
     }
   }
@@ -957,25 +981,10 @@ export class Engine {
     options: EntryOptions | undefined,
   ): Promise<(V | null)[]> {
     const p = resolveCall(this.o, options)
-    const clock = this.o.clock
     const n = keys.length
     const results = new Array<unknown>(n)
     const waiting = new Map<string, Promise<Outcome>>()
-    let todo: number[] = []
-    const l1 = this.l1
-    const now = clock.now()
-    for (let i = 0; i < n; i++) {
-      const k = keys[i] as string
-      const e = l1?.get(k)
-      const fresh = this.freshL1(e, now)
-      if (fresh !== NONE) {
-        this.counters.l1Hits++
-        results[i] = this.out(fresh)
-      } else {
-        if (l1) this.counters.l1Misses++
-        todo.push(i)
-      }
-    }
+    let todo = this.readL1Many(keys, results)
     if (todo.length === 0) return results as (V | null)[]
     // Keys someone is already loading: join their flights.
     const fresh: number[] = []
