@@ -233,27 +233,21 @@ describe('4 replica processes, random workload, faults injected', () => {
     )
     try {
       await Promise.all(children.map((c) => c.request({ cmd: 'init', prefix: 'four' })))
+      // Pub/sub is asynchronous: each replica serves the new value once the invalidation
+      // has arrived (bounded wait; the propagation benchmark measures how long it takes).
+      const writeAndAwait = async (writer: ChildHandle, value: string) => {
+        await writer.request({ cmd: 'set', key: 'shared', value })
+        for (const c of children) {
+          await eventually(
+            async () => (await c.request({ cmd: 'get', key: 'shared' })) === value,
+            `${value} everywhere`,
+            5_000,
+          )
+        }
+      }
       for (let round = 0; round < 5; round++) {
-        const writer = children[round % 4] as ChildHandle
-        await writer.request({ cmd: 'set', key: 'shared', value: `v${round}` })
-        // Pub/sub is asynchronous: each replica serves the new value once the invalidation
-        // has arrived (bounded wait; the propagation benchmark measures how long it takes).
-        for (const c of children) {
-          await eventually(
-            async () => (await c.request({ cmd: 'get', key: 'shared' })) === `v${round}`,
-            'v everywhere',
-            5_000,
-          )
-        }
-        const next = children[(round + 1) % 4] as ChildHandle
-        await next.request({ cmd: 'set', key: 'shared', value: `w${round}` })
-        for (const c of children) {
-          await eventually(
-            async () => (await c.request({ cmd: 'get', key: 'shared' })) === `w${round}`,
-            'the new value everywhere',
-            5_000,
-          )
-        }
+        await writeAndAwait(children[round % 4] as ChildHandle, `v${round}`)
+        await writeAndAwait(children[(round + 1) % 4] as ChildHandle, `w${round}`)
       }
     } finally {
       await Promise.all(children.map((c) => c.kill()))

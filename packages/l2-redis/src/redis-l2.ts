@@ -64,8 +64,6 @@ const STRATA_CLIENT_DEFAULTS: RedisOptions = {
   autoResendUnfulfilledCommands: false,
   maxRetriesPerRequest: 0,
   retryStrategy: (attempt) => Math.min(attempt * 100, 2_000),
-  // Commands issued in the same tick go out in one write (many concurrent misses).
-  enableAutoPipelining: true,
 }
 
 /** Lease and lock tokens: unique per process run and counter, no crypto on the hot path. */
@@ -219,18 +217,14 @@ export class RedisL2 implements L2Driver {
     if (redis instanceof Redis || redis instanceof Cluster) {
       this.client = redis
       this.#owned = false
-    } else if (typeof redis === 'string') {
-      this.client = new Redis(redis, {
+    } else if (typeof redis === 'string' || typeof redis === 'object') {
+      // Commands issued in the same tick go out in one write (many concurrent misses).
+      const own = {
         ...STRATA_CLIENT_DEFAULTS,
         enableAutoPipelining: options.autoPipelining ?? true,
-      })
-      this.#owned = true
-    } else if (typeof redis === 'object') {
-      this.client = new Redis({
-        ...STRATA_CLIENT_DEFAULTS,
-        enableAutoPipelining: options.autoPipelining ?? true,
-        ...redis,
-      })
+      }
+      this.client =
+        typeof redis === 'string' ? new Redis(redis, own) : new Redis({ ...own, ...redis })
       this.#owned = true
     } else {
       throw invalidOption(
@@ -244,8 +238,7 @@ export class RedisL2 implements L2Driver {
     this.client.once('ready', () => (this.#wasReady = true))
     // Errors surface through command rejections; an unhandled 'error' event would crash.
     if (this.#owned) this.client.on('error', () => undefined)
-    const b = options.breaker ?? {}
-    this.breaker = new Breaker(b)
+    this.breaker = new Breaker(options.breaker ?? {})
     this.leases = {
       getWithLease: (key) => this.#getWithLease(key),
       fill: (key, token, value, ttlMs) => this.#fill(key, token, value, ttlMs),
