@@ -72,6 +72,8 @@ export class RedisPubSubBus implements BusDriver {
   #pub: Client | undefined
   #ownsPub = false
   #cluster: Cluster | undefined
+  /** On Cluster: the primary that owns the channel's slot (where run_id is read). */
+  #owner: { host: string; port: number } | undefined
   #ctx: BusContext | undefined
   #channel = ''
   #timer: ReturnType<typeof setInterval> | undefined
@@ -126,7 +128,7 @@ export class RedisPubSubBus implements BusDriver {
       this.#cluster = redis
       // Sharded pub/sub: the channel lives on the primary that owns its slot.
       const slot = calculateSlot(this.#channel)
-      const owner = this.#slotOwner(redis, slot)
+      const owner = (this.#owner = this.#slotOwner(redis, slot))
       sub = new Redis({
         ...SUBSCRIBER_DEFAULTS,
         ...redis.options.redisOptions,
@@ -164,6 +166,13 @@ export class RedisPubSubBus implements BusDriver {
       )
     const i = key.lastIndexOf(':')
     return { host: key.slice(0, i), port: Number(key.slice(i + 1)) }
+  }
+
+  #ownerNode(cluster: Cluster): Redis | undefined {
+    const owner = this.#owner
+    return cluster
+      .nodes('master')
+      .find((n) => n.options.host === owner?.host && n.options.port === owner?.port)
   }
 
   async start(context: BusContext): Promise<void> {
@@ -233,8 +242,10 @@ export class RedisPubSubBus implements BusDriver {
     const pub = this.#pub
     if (!pub) return undefined
     try {
-      const target = this.#cluster ? this.#sub : pub
-      const info = await this.#withTimeout((target as Redis).info('server'))
+      // A subscribed connection cannot run INFO: on Cluster ask the channel's primary.
+      const target = this.#cluster ? this.#ownerNode(this.#cluster) : (pub as Redis)
+      if (!target) return undefined
+      const info = await this.#withTimeout(target.info('server'))
       return /run_id:(\w+)/.exec(info)?.[1]
     } catch {
       return undefined
