@@ -4,6 +4,7 @@ import { CacheError, errors, invalidOption } from './errors.js'
 import type { CacheEventName, CacheStats, Listener } from './events.js'
 import type { Probe } from './telemetry.js'
 import {
+  assertTags,
   PREFIX_PATTERN,
   resolveCall,
   resolveOptions,
@@ -267,15 +268,7 @@ export class Cache {
           )
         }
         const p = resolveCall(e.o, item.options)
-        let tagVersions: readonly number[] | undefined
-        if (p.tags.length > 0 && e.l2?.tags) {
-          tagVersions = await e.l2.tags
-            .versions(p.tags.map((t) => e.l2TagName(t)))
-            .catch((err: unknown) => {
-              e.reportError(err, 'l2.tags', k)
-              return undefined
-            })
-        }
+        const tagVersions = await e.tagVersionsFor(p.tags, k)
         const entry = e.buildEntry(item.value, p, p.ttl, p.tags, tagVersions)
         const bytes = e.l2 ? e.encode(k, entry) : undefined
         return { k, p, entry, bytes }
@@ -359,18 +352,7 @@ export class Cache {
   async #invalidateTags(tags: readonly string[]): Promise<void> {
     const e = this.#e
     e.assertOpen()
-    if (
-      !Array.isArray(tags) ||
-      !(tags as readonly unknown[]).every(
-        (t) => typeof t === 'string' && t.length > 0 && t.length <= 256,
-      )
-    ) {
-      throw invalidOption(
-        'core',
-        'tags',
-        'must be an array of non-empty strings of at most 256 characters',
-      )
-    }
+    assertTags(tags)
     if (tags.length === 0) return
     if (e.l2 && !e.l2.tags) {
       throw new CacheError(
@@ -382,7 +364,7 @@ export class Cache {
     e.invalidateTagsLocal(tags)
     let failure: unknown
     try {
-      await e.l2?.tags?.bump(tags.map((t: string) => e.l2TagName(t)))
+      await e.l2?.tags?.bump(e.l2TagNames(tags))
     } catch (err) {
       failure = err
     }

@@ -339,8 +339,26 @@ export class Engine {
   }
 
   /** Tags are scoped by prefix in L2: two caches with different prefixes never share a tag. */
-  l2TagName(tag: string): string {
-    return `${this.o.prefix}:${tag}`
+  l2TagNames(tags: readonly string[]): string[] {
+    return tags.map((t) => `${this.o.prefix}:${t}`)
+  }
+
+  /**
+   * The current L2 versions of `tags`, to record in an entry written under them;
+   * undefined without tags, without an L2 that keeps them, or when L2 fails (reported).
+   */
+  async tagVersionsFor(
+    tags: readonly string[],
+    key?: string,
+  ): Promise<readonly number[] | undefined> {
+    const tagsL2 = this.l2?.tags
+    if (tags.length === 0 || !tagsL2) return undefined
+    try {
+      return await tagsL2.versions(this.l2TagNames(tags))
+    } catch (err) {
+      this.reportError(err, 'l2.tags', key)
+      return undefined
+    }
   }
 
   out<V>(value: V): V {
@@ -544,7 +562,7 @@ export class Engine {
     if (!tagsL2) return result
     const all = [...new Set(entries.flatMap((e) => e.tags))]
     if (all.length === 0) return result
-    const versions = await tagsL2.versions(all.map((t) => this.l2TagName(t)))
+    const versions = await tagsL2.versions(this.l2TagNames(all))
     const current = new Map(all.map((t, i) => [t, versions[i] ?? 0]))
     entries.forEach((e, i) => {
       e.tags.forEach((t, j) => {
@@ -825,14 +843,7 @@ export class Engine {
     // Mutable through the loader context (an object, so the compiler sees the writes).
     const chosen = { ttl: p.ttl, tags: p.tags, tagsChanged: false }
     // Capture tag versions before loading: an invalidation during the load must win.
-    let tagVersions: readonly number[] | undefined
-    if (p.tags.length > 0 && this.l2?.tags) {
-      try {
-        tagVersions = await this.l2.tags.versions(p.tags.map((t) => this.l2TagName(t)))
-      } catch (err) {
-        this.reportError(err, 'l2.tags', key)
-      }
-    }
+    let tagVersions = await this.tagVersionsFor(p.tags, key)
     // AbortController is costly to build: only when the loader asks for the signal.
     let controller: AbortController | undefined
     const ctx: LoaderContext = {
@@ -887,15 +898,7 @@ export class Engine {
       )
     }
     const tags = chosen.tags
-    if (chosen.tagsChanged && tags.length > 0 && this.l2?.tags) {
-      try {
-        tagVersions = await this.l2.tags.versions(tags.map((t) => this.l2TagName(t)))
-      } catch (err) {
-        this.reportError(err, 'l2.tags', key)
-      }
-    } else if (chosen.tagsChanged) {
-      tagVersions = undefined
-    }
+    if (chosen.tagsChanged) tagVersions = await this.tagVersionsFor(tags, key)
     const entry = this.buildEntry(
       value,
       p,
@@ -1092,12 +1095,7 @@ export class Engine {
       }
       return outs as (Outcome | Error)[]
     }
-    let tagVersions: readonly number[] | undefined
-    if (p.tags.length > 0 && this.l2?.tags) {
-      tagVersions = await this.l2.tags
-        .versions(p.tags.map((t) => this.l2TagName(t)))
-        .catch(() => undefined)
-    }
+    const tagVersions = await this.tagVersionsFor(p.tags)
     const toStore: { key: string; entry: Entry; j: number }[] = []
     for (const j of missing) {
       const k = unique[j] as string

@@ -226,6 +226,22 @@ function resolveTelemetry(t: boolean | TelemetryOptions | undefined): false | Te
   return t
 }
 
+/** Tags, wherever they are given: an array of non-empty strings of at most 256 characters. */
+export function assertTags(tags: unknown): asserts tags is readonly string[] {
+  if (
+    !Array.isArray(tags) ||
+    !(tags as readonly unknown[]).every(
+      (t) => typeof t === 'string' && t.length > 0 && t.length <= 256,
+    )
+  ) {
+    throw invalidOption(
+      'core',
+      'tags',
+      'must be an array of non-empty strings of at most 256 characters',
+    )
+  }
+}
+
 /** Per-call options merged over the cache defaults. Only built on the slow path. */
 export interface CallPolicy {
   ttl: number
@@ -254,16 +270,7 @@ export function resolveCall(base: ResolvedOptions, o: EntryOptions | undefined):
   const ttl = toMs(o.ttl, 'ttl') ?? base.ttl
   if (ttl <= 0) throw invalidOption('core', 'ttl', 'must be greater than 0')
   const tags = o.tags === undefined || o.tags.length === 0 ? NO_TAGS : o.tags
-  if (
-    !Array.isArray(tags) ||
-    !tags.every((t) => typeof t === 'string' && t.length > 0 && t.length <= 256)
-  ) {
-    throw invalidOption(
-      'core',
-      'tags',
-      'must be an array of non-empty strings of at most 256 characters',
-    )
-  }
+  assertTags(tags)
   const distributedLock = o.distributedLock ?? base.distributedLock
   if (distributedLock && !base.l2?.locks) {
     throw invalidOption('core', 'distributedLock', 'needs an `l2` driver with lock support')
