@@ -91,7 +91,7 @@ export interface L1Driver {
 
 export interface L2ReadResult {
   value: Uint8Array | undefined
-  /** Lease token for a guarded fill, obtained at miss time. */
+  /** Lease token for a guarded fill: present on a miss only (a hit takes no lease and writes nothing). */
   token?: string | undefined
 }
 
@@ -101,18 +101,33 @@ export interface L2SetItem {
   ttlMs: number
 }
 
-/** Optional L2 capability: Meta-style leases so a slow fill cannot resurrect a deleted value. */
-export interface L2Leases {
-  /** Reads `key`; on a miss or when asked, returns a lease token that a later write of the key revokes. */
-  getWithLease(key: string): Promise<L2ReadResult>
-  /** Writes only if the lease is still valid; resolves false when it was revoked. */
-  fill(key: string, token: string, value: Uint8Array, ttlMs: number): Promise<boolean>
+export interface L2FillItem extends L2SetItem {
+  /** The token `getManyWithLease` returned with the miss. */
+  token: string
 }
 
-/** Optional L2 capability: tag versions kept in L2, so tag invalidation needs no key scan. */
+/**
+ * Optional L2 capability: Meta-style leases, so a slow fill cannot resurrect a value that
+ * was written or deleted after the miss. A write or delete of a key revokes its lease.
+ * Concurrent missers of one key may share a token (any of their fills is as new as the
+ * others); a token is never reused after a revocation.
+ */
+export interface L2Leases {
+  /** Reads `keys` in one round trip; each miss carries a lease token (taken in the same round trip). */
+  getManyWithLease(keys: readonly string[]): Promise<L2ReadResult[]>
+  /** Writes each item only while its lease is valid; resolves, per item, whether it was written. */
+  fillMany(items: readonly L2FillItem[]): Promise<boolean[]>
+}
+
+/**
+ * Optional L2 capability: tag versions kept in L2, so tag invalidation needs no key scan.
+ * A version is never handed out twice for a tag: a tag the store does not know (never
+ * bumped, evicted, or lost in a restart) gets a fresh version above every one it issued
+ * before, so an entry written under an old version can never match again.
+ */
 export interface L2Tags {
   versions(tags: readonly string[]): Promise<number[]>
-  /** Bumps every tag's version; entries written under older versions become misses. */
+  /** Moves every tag to a new, larger version; entries written under older versions become misses. */
   bump(tags: readonly string[]): Promise<void>
 }
 
@@ -120,6 +135,8 @@ export interface L2Tags {
 export interface L2Locks {
   /** Resolves a token when acquired, `undefined` when another holder has it. */
   tryAcquire(key: string, ttlMs: number): Promise<string | undefined>
+  /** Compare-and-extend: resolves false when `token` no longer holds the lock. */
+  extend(key: string, token: string, ttlMs: number): Promise<boolean>
   /** Compare-and-delete: releases only if `token` still holds the lock. */
   release(key: string, token: string): Promise<void>
 }

@@ -13,16 +13,24 @@ export const errors = {
   E_BUS_UNAVAILABLE: 'E_BUS_UNAVAILABLE',
   E_UNSUPPORTED: 'E_UNSUPPORTED',
   E_CLOSED: 'E_CLOSED',
+  E_NO_PERMISSION: 'E_NO_PERMISSION',
 } as const
 export type ErrorCode = (typeof errors)[keyof typeof errors]
 
 export class CacheError extends Error {
   override readonly name = 'CacheError'
   readonly code: ErrorCode
+  /**
+   * The full key (`<prefix>:<ns>:<key>`) the error is about, when there is one. Kept out
+   * of `message` so that keys (which can hold personal data) never reach span text or
+   * logs unless the telemetry key mode allows them.
+   */
+  key: string | undefined
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; key?: string }) {
     super(message, options)
     this.code = code
+    this.key = options?.key
   }
 
   static is(err: unknown, code?: ErrorCode): err is CacheError {

@@ -85,6 +85,8 @@ export interface CacheStats {
     published: number
     received: number
     publishErrors: number
+    /** Invalidations waiting in the publisher's retry queue. */
+    pendingPublishes: number
     degradedCount: number
     resyncedCount: number
   }

@@ -1,5 +1,5 @@
 export { createCache, Cache, type SetManyItem } from './cache.js'
-export type { LoaderContext, Loader, BatchLoader, EngineHooks } from './engine.js'
+export type { LoaderContext, Loader, BatchLoader, EngineHooks } from './engine/index.js'
 export type { CacheOptions, EntryOptions, TimeoutOptions } from './options.js'
 export { CacheError, errors, invalidOption, type ErrorCode } from './errors.js'
 export { toMs, type Duration } from './duration.js'
@@ -9,7 +9,8 @@ export {
   INSTRUMENTATION_VERSION,
   type TelemetryOptions,
 } from './telemetry.js'
-export { jsonCodec, v8Codec, FormatByte } from './codec.js'
+export { jsonCodec, createJsonCodec, v8Codec, FormatByte, type JsonCodecOptions } from './codec.js'
+export { assertPlainData, type PlainDataRules } from './plain-data.js'
 export { isEntry, envelope } from './entry.js'
 export {
   Emitter,
@@ -39,6 +40,7 @@ export {
   type L2Locks,
   type L2ReadResult,
   type L2SetItem,
+  type L2FillItem,
   type L2Tags,
   type TimerHandle,
 } from './contracts.js'

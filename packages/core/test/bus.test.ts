@@ -1,5 +1,5 @@
 import { createCache, memoryL2, MemoryBusHub, type Cache } from '@strata/core'
-import { createFakeClock } from '@strata/core/testing'
+import { createFakeClock, setTestHooks } from '@strata/core/testing'
 import { memoryL1 } from '@strata/l1-memory'
 import { afterEach, describe, expect, it } from 'vitest'
 import { deferred, settle, setup, type Setup } from './matrix.js'
@@ -134,12 +134,12 @@ describe('guarded L1 fills (design §6.1)', () => {
       // B misses L1, reads 'old' from L2, and pauses before its L1 write.
       const gate = deferred<void>()
       let paused = false
-      b.testHooks = {
+      setTestHooks(b, {
         beforeL1Fill: async () => {
           paused = true
           await gate.promise
         },
-      }
+      })
       const read = random() < 0.5 ? b.get('k') : b.getOrSet('k', () => 'loaded')
       await settle()
       expect(paused).toBe(true)
@@ -148,7 +148,7 @@ describe('guarded L1 fills (design §6.1)', () => {
       await settle()
       gate.resolve()
       await read
-      b.testHooks = undefined
+      setTestHooks(b, undefined)
       const now = await b.get('k')
       if (now === 'old') stale++
       await Promise.all([a.close(), b.close()])
@@ -161,7 +161,7 @@ describe('guarded L1 fills (design §6.1)', () => {
       const { a, b } = replicas(9)
       await a.set('k', 'old', { tags: ['t'] })
       const gate = deferred<void>()
-      b.testHooks = { beforeL1Fill: () => gate.promise }
+      setTestHooks(b, { beforeL1Fill: () => gate.promise })
       const read = b.get('k')
       await settle()
       await invalidate(a)
@@ -169,7 +169,7 @@ describe('guarded L1 fills (design §6.1)', () => {
       await settle()
       gate.resolve()
       expect(await read).toBe('old') // the caller gets what it read; L1 does not keep it
-      b.testHooks = undefined
+      setTestHooks(b, undefined)
       expect(b.stats().discardedFills).toBe(1)
       await Promise.all([a.close(), b.close()])
     }
@@ -185,7 +185,7 @@ describe('guarded L2 fills (design §6.2, leases)', () => {
       const reader = createCache({ prefix: 'lease', clock, l2 })
       const writer = createCache({ prefix: 'lease', clock, l2 })
       const gate = deferred<void>()
-      reader.testHooks = { beforeL2Fill: () => gate.promise }
+      setTestHooks(reader, { beforeL2Fill: () => gate.promise })
       // The reader loads the "old" database row and pauses before filling L2.
       const read = reader.getOrSet('k', () => `old-${i}`)
       await settle()

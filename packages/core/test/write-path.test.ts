@@ -276,13 +276,16 @@ describe('an L2 write that fails', () => {
     s.cache.on('error', () => undefined)
     await expect(s.cache.set('a', 1)).rejects.toMatchObject({ code: errors.E_L2_UNAVAILABLE })
     await expect(s.cache.set('b', 1)).rejects.toMatchObject({ code: errors.E_L2_UNAVAILABLE })
-    await s.clock.advanceAsync(100 + 200 + 400)
-    expect(deletes).toBe(3) // 100 ms, then 200, then 400: backing off
+    // Delays 100, 200, 400, 800 ms, each with ±50% jitter: by 1 050 ms at least 3 tries
+    // (150 + 300 + 600) and at most 4 (50 + 100 + 200 + 400); without backoff it would be 10.
+    await s.clock.advanceAsync(1_050)
+    expect(deletes).toBeGreaterThanOrEqual(3)
+    expect(deletes).toBeLessThanOrEqual(4)
     l2.set = realSet
     l2.delete = realDelete
     await s.cache.set('a', 2) // succeeds: 'a' no longer needs a repair
     expect(s.cache.stats().l2.pendingRepairs).toBe(1)
-    await s.clock.advanceAsync(800)
+    await s.clock.advanceAsync(2_500)
     expect(s.cache.stats().l2.pendingRepairs).toBe(0)
     expect(await s.cache.get('a')).toBe(2)
     await s.close()

@@ -1,5 +1,12 @@
 import { Packr, Unpackr } from 'msgpackr'
-import { envelope, isEntry, jsonCodec, type Codec, type Entry } from '@strata/core'
+import {
+  assertPlainData,
+  createJsonCodec,
+  envelope,
+  isEntry,
+  type Codec,
+  type Entry,
+} from '@strata/core'
 
 /** Format byte of entries this codec writes; bump it when the layout changes, keep decoding old ones. */
 export const MSGPACK_V1 = 0x10
@@ -11,44 +18,17 @@ export const MSGPACK_V1 = 0x10
  * structures are faster still but need one, which a rolling deploy would break).
  * `moreTypes` keeps Set and typed arrays; Map, Date, BigInt, Buffer and null round-trip.
  */
-const options = { useRecords: true, moreTypes: true } as const
-const packr = new Packr(options)
-const unpackr = new Unpackr(options)
-
-const PLAIN_PROTOTYPES = new Set<unknown>([Object.prototype, null])
+const packr = new Packr({ useRecords: true, moreTypes: true })
+// No shared references when reading: a crafted entry could otherwise decode into a DAG
+// whose branches share objects (2^depth visits for the walk below, and for the caller).
+const unpackr = new Unpackr({ useRecords: true, moreTypes: true, structuredClone: false })
 
 /**
- * msgpackr revives a few extension types (Error, RegExp) that Strata never writes.
- * Decoded values are walked once and anything but data (plain objects, arrays, Map,
- * Set, Date, typed arrays, primitives) makes the whole entry corrupt.
+ * What this codec writes and reads: plain data plus Date, Map, Set, typed arrays and
+ * BigInt, nesting at most 64 deep and 1 000 000 values. The writer checks with the same
+ * rules as the reader, so it never accepts what other replicas would refuse.
  */
-function assertPlainData(v: unknown, depth: number): void {
-  if (v === null || typeof v !== 'object') {
-    if (typeof v === 'function' || typeof v === 'symbol') throw new Error('unexpected type')
-    return
-  }
-  if (depth > 64) throw new Error('nesting too deep')
-  if (Array.isArray(v)) {
-    for (const item of v) assertPlainData(item, depth + 1)
-    return
-  }
-  if (v instanceof Date || ArrayBuffer.isView(v)) return
-  if (v instanceof Map) {
-    for (const [k, item] of v) {
-      assertPlainData(k, depth + 1)
-      assertPlainData(item, depth + 1)
-    }
-    return
-  }
-  if (v instanceof Set) {
-    for (const item of v) assertPlainData(item, depth + 1)
-    return
-  }
-  if (!PLAIN_PROTOTYPES.has(Object.getPrototypeOf(v))) {
-    throw new Error(`refusing to return a ${v.constructor.name || 'class'} instance`)
-  }
-  for (const key in v) assertPlainData((v as Record<string, unknown>)[key], depth + 1)
-}
+const RULES = { rich: true, maxDepth: 64, maxNodes: 1_000_000 } as const
 
 export interface MsgpackCodecOptions {
   /** Bytes above this are refused before decoding. @default 64 MiB */
@@ -57,9 +37,11 @@ export interface MsgpackCodecOptions {
 
 export function msgpackCodec(opts: MsgpackCodecOptions = {}): Codec {
   const maxBytes = opts.maxBytes ?? 64 * 1024 * 1024
+  const json = createJsonCodec({ maxBytes })
   return {
     name: 'msgpack',
     encode(entry: Entry): Uint8Array {
+      assertPlainData(entry.value, RULES)
       const body = packr.pack(envelope(entry))
       const out = new Uint8Array(body.length + 1)
       out[0] = MSGPACK_V1
@@ -74,7 +56,7 @@ export function msgpackCodec(opts: MsgpackCodecOptions = {}): Codec {
       const format = bytes[0]
       if (format !== MSGPACK_V1) {
         // Entries written by the JSON codec stay readable when a deployment switches codecs.
-        if (format === 0x01) return jsonCodec.decode(bytes)
+        if (format === 0x01) return json.decode(bytes)
         throw new Error(`[l2-redis] unknown entry format byte ${String(format)}`)
       }
       // A Buffer source makes msgpack `bin` decode as Buffer (what the writer had); plain
@@ -82,18 +64,19 @@ export function msgpackCodec(opts: MsgpackCodecOptions = {}): Codec {
       const body = Buffer.from(bytes.buffer, bytes.byteOffset + 1, bytes.length - 1)
       const decoded: unknown = unpackr.unpack(body)
       if (!isEntry(decoded)) throw new Error('[l2-redis] decoded bytes are not a Strata entry')
-      assertPlainData(decoded.value, 0)
+      assertPlainData(decoded.value, RULES)
       return decoded
     },
   }
 }
 
 /** JSON codec that also reads msgpack entries (so a switch to JSON keeps old entries readable). */
-export function jsonCodecReadingMsgpack(): Codec {
-  const mp = msgpackCodec()
+export function jsonCodecReadingMsgpack(opts: MsgpackCodecOptions = {}): Codec {
+  const mp = msgpackCodec(opts)
+  const json = createJsonCodec(opts)
   return {
     name: 'json',
-    encode: (entry) => jsonCodec.encode(entry),
-    decode: (bytes) => (bytes[0] === MSGPACK_V1 ? mp.decode(bytes) : jsonCodec.decode(bytes)),
+    encode: (entry) => json.encode(entry),
+    decode: (bytes) => (bytes[0] === MSGPACK_V1 ? mp.decode(bytes) : json.decode(bytes)),
   }
 }

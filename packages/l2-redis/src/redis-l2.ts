@@ -7,6 +7,7 @@ import {
   invalidOption,
   type Codec,
   type L2Driver,
+  type L2FillItem,
   type L2Leases,
   type L2Locks,
   type L2ReadResult,
@@ -15,7 +16,15 @@ import {
 } from '@strata/core'
 import { Breaker, type BreakerOptions } from './breaker.js'
 import { jsonCodecReadingMsgpack, msgpackCodec } from './codec.js'
-import { FILL_WITH_LEASE, GET_WITH_LEASE, RELEASE_LOCK, type Script } from './scripts.js'
+import {
+  BUMP_TAGS,
+  EXTEND_LOCK,
+  FILL_MANY_WITH_LEASE,
+  GET_MANY_WITH_LEASE,
+  RELEASE_LOCK,
+  TAG_VERSIONS,
+  type Script,
+} from './scripts.js'
 
 type Client = Redis | Cluster
 
@@ -85,9 +94,13 @@ class Deadlines {
     this.#timeout = timeout
   }
 
-  /** `work` under the deadline; `settled(ok)` runs once; failures are mapped by `wrap`. */
+  /**
+   * `work()` under the deadline; `settled(ok)` runs once; failures are mapped by `wrap`.
+   * `work` receives `expired()`: a command still waiting to be sent (first connection)
+   * checks it and is never sent once its caller has been told it timed out.
+   */
   race<T>(
-    work: Promise<T>,
+    work: (expired: () => boolean) => Promise<T>,
     what: string,
     settled: (ok: boolean) => void,
     wrap: (err: unknown) => unknown,
@@ -104,7 +117,7 @@ class Deadlines {
       }
       this.#pending.add(entry)
       this.#arm()
-      work.then(
+      work(() => !this.#pending.has(entry)).then(
         (v) => {
           if (!this.#pending.delete(entry)) return // timed out already
           settled(true)
@@ -173,7 +186,12 @@ export class RedisL2 implements L2Driver {
   readonly #leaseTtl: number
   readonly #isCluster: boolean
   #everReady: Promise<void> | undefined
+  readonly #onReady = (): void => {
+    this.#wasReady = true
+  }
   readonly #deadlines: Deadlines
+  /** Listeners this driver put on a client it may not own (removed at close). */
+  readonly #detach: (() => void)[] = []
   #wasReady = false
 
   constructor(options: RedisL2Options) {
@@ -233,15 +251,24 @@ export class RedisL2 implements L2Driver {
         'must be a URL, ioredis options, or an ioredis client',
       )
     }
+    const clientOptions =
+      this.client instanceof Cluster ? this.client.options.redisOptions : this.client.options
+    if (clientOptions?.keyPrefix) {
+      throw invalidOption(
+        'l2-redis',
+        'redis',
+        `must not use the ioredis keyPrefix option (got ${JSON.stringify(clientOptions.keyPrefix)}): scripts and SCAN do not apply it; use the cache \`prefix\` instead`,
+      )
+    }
     this.#isCluster = this.client instanceof Cluster
     if (this.client.status === 'ready') this.#wasReady = true
-    this.client.once('ready', () => (this.#wasReady = true))
+    else this.client.once('ready', this.#onReady)
     // Errors surface through command rejections; an unhandled 'error' event would crash.
     if (this.#owned) this.client.on('error', () => undefined)
     this.breaker = new Breaker(options.breaker ?? {})
     this.leases = {
-      getWithLease: (key) => this.#getWithLease(key),
-      fill: (key, token, value, ttlMs) => this.#fill(key, token, value, ttlMs),
+      getManyWithLease: (keys) => this.#getManyWithLease(keys),
+      fillMany: (items) => this.#fillMany(items),
     }
     this.tags = {
       versions: (tags) => this.#tagVersions(tags),
@@ -249,6 +276,7 @@ export class RedisL2 implements L2Driver {
     }
     this.locks = {
       tryAcquire: (key, ttlMs) => this.#tryLock(key, ttlMs),
+      extend: (key, token, ttlMs) => this.#extendLock(key, token, ttlMs),
       release: (key, token) => this.#releaseLock(key, token),
     }
   }
@@ -259,7 +287,12 @@ export class RedisL2 implements L2Driver {
   #firstReady(): Promise<void> {
     if (this.client.status === 'ready') return Promise.resolve()
     this.#everReady ??= new Promise<void>((resolve) => {
-      this.client.once('ready', () => resolve())
+      const done = () => {
+        this.client.off('ready', done)
+        resolve()
+      }
+      this.client.on('ready', done)
+      this.#detach.push(() => this.client.off('ready', done))
     })
     return this.#everReady
   }
@@ -273,14 +306,22 @@ export class RedisL2 implements L2Driver {
       // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- admit() throws a CacheError
       return Promise.reject(err)
     }
-    let work: Promise<T>
-    if (this.client.status === 'ready') work = fn(this.client)
+    let work: (expired: () => boolean) => Promise<T>
+    if (this.client.status === 'ready') work = () => fn(this.client)
     else if (this.#wasReady) {
       // Never queue a cache command behind a reconnect (it could land after a newer
       // write): only the very first connection is waited for.
       this.breaker.failure()
       return Promise.reject(this.#wrap(new Error(`connection is ${this.client.status}`), what))
-    } else work = this.#firstReady().then(() => fn(this.client))
+    } else {
+      // Waiting for the first connection: a command whose deadline fired meanwhile is
+      // never sent (it would land after writes its caller already saw acknowledged).
+      work = (expired) =>
+        this.#firstReady().then(() => {
+          if (expired()) throw new Error('deadline passed before the first connection')
+          return fn(this.client)
+        })
+    }
     return this.#deadlines.race(work, what, this.#settled, (err) => this.#wrap(err, what))
   }
 
@@ -358,37 +399,54 @@ export class RedisL2 implements L2Driver {
     })
   }
 
-  #getWithLease(key: string): Promise<L2ReadResult> {
-    const token = nextToken()
-    const vk = RedisL2.valueKey(key)
+  #getManyWithLease(keys: readonly string[]): Promise<L2ReadResult[]> {
+    if (keys.length === 0) return Promise.resolve([])
+    const indexed = keys.map((k, i) => ({ key: RedisL2.valueKey(k), i }))
     return this.#run('GET+lease', async (c) => {
-      const v = (await this.#evalsha(
-        c,
-        GET_WITH_LEASE,
-        [vk, `${vk}:lease`],
-        [token, this.#leaseTtl],
-      )) as Buffer | null
-      return { value: toBytes(v), token }
+      const out = new Array<L2ReadResult>(keys.length)
+      await Promise.all(
+        this.#bySlot(indexed).map(async (group) => {
+          const r = (await this.#evalsha(
+            c,
+            GET_MANY_WITH_LEASE,
+            group.flatMap((g) => [g.key, `${g.key}:lease`]),
+            [`${nextToken()}:`, this.#leaseTtl],
+          )) as (Buffer | null)[]
+          group.forEach((g, j) => {
+            const value = toBytes(r[2 * j])
+            const token = r[2 * j + 1]
+            out[g.i] = value !== undefined ? { value } : { value, token: token?.toString() }
+          })
+        }),
+      )
+      return out
     })
   }
 
   // -------------------------------------------------------------- writes
 
-  #fill(key: string, token: string, value: Uint8Array, ttlMs: number): Promise<boolean> {
-    this.#checkSize(key, value)
-    const vk = RedisL2.valueKey(key)
+  #fillMany(items: readonly L2FillItem[]): Promise<boolean[]> {
+    if (items.length === 0) return Promise.resolve([])
+    for (const i of items) this.#checkSize(i.key, i.value)
+    const indexed = items.map((item, i) => ({ ...item, key: RedisL2.valueKey(item.key), i }))
     return this.#run('fill', async (c) => {
-      const r = await this.#evalsha(
-        c,
-        FILL_WITH_LEASE,
-        [vk, `${vk}:lease`],
-        [
-          token,
-          Buffer.from(value.buffer, value.byteOffset, value.length),
-          Math.max(1, Math.ceil(ttlMs)),
-        ],
+      const out = new Array<boolean>(items.length).fill(false)
+      await Promise.all(
+        this.#bySlot(indexed).map(async (group) => {
+          const r = (await this.#evalsha(
+            c,
+            FILL_MANY_WITH_LEASE,
+            group.flatMap((g) => [g.key, `${g.key}:lease`]),
+            group.flatMap((g) => [
+              g.token,
+              Buffer.from(g.value.buffer, g.value.byteOffset, g.value.length),
+              Math.max(1, Math.ceil(g.ttlMs)),
+            ]),
+          )) as number[]
+          group.forEach((g, j) => (out[g.i] = r[j] === 1))
+        }),
       )
-      return r === 1
+      return out
     })
   }
 
@@ -484,13 +542,18 @@ export class RedisL2 implements L2Driver {
 
   #tagVersions(tags: readonly string[]): Promise<number[]> {
     if (tags.length === 0) return Promise.resolve([])
-    return this.#run('MGET tags', async (c) => {
+    const indexed = tags.map((t, i) => ({ key: RedisL2.tagKey(t), i }))
+    return this.#run('tag versions', async (c) => {
       const out = new Array<number>(tags.length).fill(0)
-      const indexed = tags.map((t, i) => ({ key: RedisL2.tagKey(t), i }))
       await Promise.all(
         this.#bySlot(indexed).map(async (group) => {
-          const values = await c.mget(...group.map((g) => g.key))
-          group.forEach((g, j) => (out[g.i] = Number(values[j] ?? 0)))
+          const r = (await this.#evalsha(
+            c,
+            TAG_VERSIONS,
+            group.map((g) => g.key),
+            [],
+          )) as Buffer[]
+          group.forEach((g, j) => (out[g.i] = Number(r[j]?.toString())))
         }),
       )
       return out
@@ -498,8 +561,19 @@ export class RedisL2 implements L2Driver {
   }
 
   #bumpTags(tags: readonly string[]): Promise<void> {
-    return this.#run('INCR tags', async (c) => {
-      await Promise.all(tags.map((t) => c.incr(RedisL2.tagKey(t))))
+    if (tags.length === 0) return Promise.resolve()
+    const keyed = tags.map((t) => ({ key: RedisL2.tagKey(t) }))
+    return this.#run('bump tags', async (c) => {
+      await Promise.all(
+        this.#bySlot(keyed).map((group) =>
+          this.#evalsha(
+            c,
+            BUMP_TAGS,
+            group.map((g) => g.key),
+            [],
+          ),
+        ),
+      )
     })
   }
 
@@ -517,6 +591,18 @@ export class RedisL2 implements L2Driver {
     })
   }
 
+  #extendLock(key: string, token: string, ttlMs: number): Promise<boolean> {
+    return this.#run('extend lock', async (c) => {
+      const r = await this.#evalsha(
+        c,
+        EXTEND_LOCK,
+        [`${RedisL2.valueKey(key)}:lock`],
+        [token, Math.max(1, Math.ceil(ttlMs))],
+      )
+      return r === 1
+    })
+  }
+
   #releaseLock(key: string, token: string): Promise<void> {
     return this.#run('release lock', async (c) => {
       await this.#evalsha(c, RELEASE_LOCK, [`${RedisL2.valueKey(key)}:lock`], [token])
@@ -524,6 +610,8 @@ export class RedisL2 implements L2Driver {
   }
 
   async close(): Promise<void> {
+    this.client.off('ready', this.#onReady)
+    for (const detach of this.#detach.splice(0)) detach()
     if (!this.#owned || this.client.status === 'end') return
     const ended = new Promise<void>((resolve) => this.client.once('end', () => resolve()))
     if (this.client.status === 'ready') {

@@ -10,24 +10,88 @@ function script(source: string): Script {
 }
 
 /**
- * KEYS[1] value, KEYS[2] lease set; ARGV[1] token, ARGV[2] lease ttl ms.
- * Reads the value and registers a lease token that a later write or delete revokes.
+ * KEYS: value1, lease1, value2, lease2, … (one slot); ARGV[1] token prefix, ARGV[2] lease ttl ms.
+ * Reads every value; a hit is a pure read. A miss takes the key's lease: the live token
+ * if one exists (concurrent missers share it), else a new one (`<prefix><i>`). Returns
+ * a flat array: value1, token1, value2, token2, … (nil where absent).
  */
-export const GET_WITH_LEASE = script(`
-local v = redis.call('GET', KEYS[1])
-redis.call('SADD', KEYS[2], ARGV[1])
-redis.call('PEXPIRE', KEYS[2], ARGV[2])
-return v
+export const GET_MANY_WITH_LEASE = script(`
+local out = {}
+for i = 1, #KEYS, 2 do
+  local v = redis.call('GET', KEYS[i])
+  local t = false
+  if not v then
+    t = redis.call('GET', KEYS[i + 1])
+    if not t then
+      t = ARGV[1] .. ((i + 1) / 2)
+      redis.call('SET', KEYS[i + 1], t, 'PX', ARGV[2])
+    end
+  end
+  out[i] = v
+  out[i + 1] = t
+end
+return out
 `)
 
 /**
- * KEYS[1] value, KEYS[2] lease set; ARGV[1] token, ARGV[2] bytes, ARGV[3] ttl ms.
- * Writes only while the token is still valid (no write or delete happened since the miss).
+ * KEYS: value1, lease1, … (one slot); ARGV: token1, bytes1, ttl1, token2, … Writes each
+ * value only while its lease still holds the token (no write or delete since the miss).
+ * The lease stays for the other missers that share it. Returns 1/0 per item.
  */
-export const FILL_WITH_LEASE = script(`
-if redis.call('SREM', KEYS[2], ARGV[1]) == 1 then
-  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-  return 1
+export const FILL_MANY_WITH_LEASE = script(`
+local out = {}
+for i = 1, #KEYS, 2 do
+  local a = ((i - 1) / 2) * 3
+  if redis.call('GET', KEYS[i + 1]) == ARGV[a + 1] then
+    redis.call('SET', KEYS[i], ARGV[a + 2], 'PX', ARGV[a + 3])
+    out[#out + 1] = 1
+  else
+    out[#out + 1] = 0
+  end
+end
+return out
+`)
+
+/**
+ * KEYS: tag version keys (one slot). Returns each tag's version; a tag with no version
+ * (never bumped, evicted, or lost in a restart without persistence) gets one from the
+ * server clock in microseconds, above every version handed out before, so an entry
+ * recorded under an old version never matches again. Strings keep all 16 digits.
+ */
+export const TAG_VERSIONS = script(`
+local out = {}
+local now = nil
+for i = 1, #KEYS do
+  local v = redis.call('GET', KEYS[i])
+  if not v then
+    if not now then
+      local t = redis.call('TIME')
+      now = t[1] .. string.format('%06d', tonumber(t[2]))
+    end
+    redis.call('SET', KEYS[i], now, 'NX')
+    v = redis.call('GET', KEYS[i])
+  end
+  out[i] = v
+end
+return out
+`)
+
+/** KEYS: tag version keys (one slot). Moves each to max(current + 1, server clock in µs). */
+export const BUMP_TAGS = script(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+for i = 1, #KEYS do
+  local cur = tonumber(redis.call('GET', KEYS[i]) or '0')
+  local nxt = math.max(cur + 1, now)
+  redis.call('SET', KEYS[i], string.format('%.0f', nxt))
+end
+return 1
+`)
+
+/** KEYS[1] lock; ARGV[1] token, ARGV[2] ttl ms. Compare-and-PEXPIRE. */
+export const EXTEND_LOCK = script(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
 return 0
 `)

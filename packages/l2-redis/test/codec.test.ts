@@ -1,5 +1,5 @@
 import { Packr } from 'msgpackr'
-import type { Entry } from '@strata/core'
+import { isEntry, type Entry } from '@strata/core'
 import { describe, expect, it } from 'vitest'
 import { MSGPACK_V1, jsonCodecReadingMsgpack, msgpackCodec } from '../src/index.js'
 
@@ -92,8 +92,80 @@ describe('msgpack codec', () => {
   it('the JSON codec keeps reading msgpack entries (codec switch during a rolling deploy)', () => {
     const json = jsonCodecReadingMsgpack()
     expect(json.decode(codec.encode({ ...base, value: { a: 1 } })).value).toEqual({ a: 1 })
-    const viaJson = json.encode({ ...base, value: { d: new Date(0) } })
+    const viaJson = json.encode({ ...base, value: { d: '1970-01-01T00:00:00.000Z' } })
     expect(json.decode(viaJson).value).toEqual({ d: '1970-01-01T00:00:00.000Z' })
     expect(codec.decode(viaJson).value).toEqual({ d: '1970-01-01T00:00:00.000Z' })
+    // What JSON would change is refused at encode (the reader would get something else).
+    expect(() => json.encode({ ...base, value: { d: new Date(0) } })).toThrow(/Date/)
+  })
+
+  it('the writer refuses what every reader refuses: functions, class instances, nesting past 64', () => {
+    class Point {
+      x = 1
+    }
+    let deep: unknown = 'leaf'
+    for (let i = 0; i < 70; i++) deep = { d: deep }
+    for (const value of [{ f: () => 1 }, new Point(), [new Point()], deep, { s: Symbol('x') }]) {
+      expect(() => codec.encode({ ...base, value })).toThrow()
+    }
+    // And what it accepts, readers return as given.
+    const ok = { m: new Map([['a', new Set([1])]]), d: new Date(5), b: 10n, t: new Uint8Array([1]) }
+    expect(codec.decode(codec.encode({ ...base, value: ok })).value).toEqual(ok)
+  })
+
+  it('hostile shared-reference bytes are refused at once (no 2^depth walk)', () => {
+    // 40 levels whose two branches are the same object: tiny with references, 2^40 nodes expanded.
+    let dag: Record<string, unknown> = { leaf: 1 }
+    for (let i = 0; i < 40; i++) dag = { l: dag, r: dag }
+    const hostile = new Packr({ structuredClone: true, useRecords: true }).pack({
+      ...base,
+      value: dag,
+    })
+    expect(hostile.length).toBeLessThan(2_000)
+    const bytes = new Uint8Array(hostile.length + 1)
+    bytes[0] = MSGPACK_V1
+    bytes.set(hostile, 1)
+    expect(() => codec.decode(bytes)).toThrow()
+  })
+
+  it('the JSON codec caps what it decodes, like msgpack', () => {
+    const json = jsonCodecReadingMsgpack({ maxBytes: 100 })
+    const big = jsonCodecReadingMsgpack().encode({ ...base, value: 'x'.repeat(1_000) })
+    expect(() => json.decode(big)).toThrow(/cap/)
+  })
+
+  it('fuzz: 20 000 mutated and random inputs decode to an entry or throw, never hang or return junk', () => {
+    let rng = 7
+    const random = () => (rng = (rng * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31
+    const seeds = [
+      codec.encode({ ...base, value: { a: [1, 2, { b: 'c' }], m: new Map([[1, 2]]) } }),
+      codec.encode({ ...base, value: 'plain', tags: ['t'], tagVersions: [3] }),
+      jsonCodecReadingMsgpack().encode({ ...base, value: { j: [1, null] } }),
+    ]
+    let decoded = 0
+    for (let i = 0; i < 20_000; i++) {
+      let bytes: Uint8Array
+      if (i % 4 === 0) {
+        bytes = new Uint8Array(1 + Math.floor(random() * 64)).map(() => Math.floor(random() * 256))
+        if (random() < 0.5) bytes[0] = MSGPACK_V1
+      } else {
+        bytes = (seeds[i % seeds.length] as Uint8Array).slice()
+        const flips = 1 + Math.floor(random() * 4)
+        for (let f = 0; f < flips; f++) {
+          const at = 1 + Math.floor(random() * (bytes.length - 1))
+          bytes[at] = Math.floor(random() * 256)
+        }
+      }
+      let entry: unknown
+      try {
+        entry = codec.decode(bytes)
+      } catch (err) {
+        expect(err).toBeInstanceOf(Error)
+        continue
+      }
+      expect(isEntry(entry)).toBe(true)
+      decoded++
+    }
+    expect(decoded).toBeGreaterThan(0)
   })
 })

@@ -1,5 +1,5 @@
 import { createCache, errors, type Cache } from '@strata/core'
-import { cacheBehaviourSuite, l2DriverSuite } from '@strata/core/testing'
+import { cacheBehaviourSuite, l2DriverSuite, setTestHooks } from '@strata/core/testing'
 import { memoryL1 } from '@strata/l1-memory'
 import { startRedis, type RedisHandle } from '@strata/testing'
 import { Redis } from 'ioredis'
@@ -139,12 +139,12 @@ describe('redisL2 under core', () => {
     for (let i = 0; i < 1_000; i++) {
       const gate = deferred()
       const reached = deferred()
-      reader.testHooks = {
+      setTestHooks(reader, {
         beforeL2Fill: async () => {
           reached.resolve()
           await gate.promise
         },
-      }
+      })
       const read = reader.getOrSet(`k${i}`, () => `old-${i}`)
       await reached.promise
       if (i % 2 === 0) await writer.delete(`k${i}`)
@@ -153,7 +153,7 @@ describe('redisL2 under core', () => {
       await read
       if ((await writer.get(`k${i}`)) === `old-${i}`) resurrected++
     }
-    reader.testHooks = undefined
+    setTestHooks(reader, undefined)
     expect(resurrected).toBe(0)
   })
 

@@ -1,11 +1,13 @@
 import { systemClock } from '../clock.js'
 import { v8Codec } from '../codec.js'
+import { toMs, type Duration } from '../duration.js'
 import type {
   Clock,
   Codec,
   L2Driver,
   L2Locks,
   L2Leases,
+  L2FillItem,
   L2ReadResult,
   L2SetItem,
   L2Tags,
@@ -15,8 +17,8 @@ export interface MemoryL2Options {
   /** @default v8Codec (exact round-trips; in-process only) */
   codec?: Codec
   clock?: Clock
-  /** How long an unused lease stays valid. @default 30 000 ms */
-  leaseTtlMs?: number
+  /** How long a lease (guarded fill token) stays valid. @default '30s' */
+  leaseTtl?: Duration
 }
 
 interface Stored {
@@ -39,8 +41,9 @@ export class MemoryL2 implements L2Driver {
   readonly locks: L2Locks
   readonly #clock: Clock
   readonly #data = new Map<string, Stored>()
-  readonly #leases = new Map<string, Map<string, number>>()
+  readonly #leases = new Map<string, { token: string; expiresAt: number }>()
   readonly #tagVersions = new Map<string, number>()
+  #lastTagVersion = 0
   readonly #locks = new Map<string, { token: string; expiresAt: number }>()
   readonly #leaseTtl: number
   #tokenSeq = 0
@@ -48,15 +51,16 @@ export class MemoryL2 implements L2Driver {
   constructor(options: MemoryL2Options = {}) {
     this.codec = options.codec ?? v8Codec
     this.#clock = options.clock ?? systemClock
-    this.#leaseTtl = options.leaseTtlMs ?? 30_000
+    this.#leaseTtl = toMs(options.leaseTtl, 'leaseTtl', 'memory-l2') ?? 30_000
     this.leases = {
-      getWithLease: (key) => Promise.resolve(this.#getWithLease(key)),
-      fill: (key, token, value, ttlMs) => Promise.resolve(this.#fill(key, token, value, ttlMs)),
+      getManyWithLease: (keys) => Promise.resolve(keys.map((k) => this.#getWithLease(k))),
+      fillMany: (items) => Promise.resolve(items.map((i) => this.#fill(i))),
     }
     this.tags = {
-      versions: (tags) => Promise.resolve(tags.map((t) => this.#tagVersions.get(t) ?? 0)),
+      versions: (tags) => Promise.resolve(tags.map((t) => this.#tagVersion(t))),
       bump: (tags) => {
-        for (const t of tags) this.#tagVersions.set(t, (this.#tagVersions.get(t) ?? 0) + 1)
+        for (const t of tags)
+          this.#tagVersions.set(t, this.#newTagVersion(this.#tagVersions.get(t) ?? 0))
         return Promise.resolve()
       },
     }
@@ -68,6 +72,13 @@ export class MemoryL2 implements L2Driver {
         const token = `l${++this.#tokenSeq}`
         this.#locks.set(key, { token, expiresAt: now + ttlMs })
         return Promise.resolve(token)
+      },
+      extend: (key, token, ttlMs) => {
+        const held = this.#locks.get(key)
+        if (held?.token !== token || held.expiresAt <= this.#clock.now())
+          return Promise.resolve(false)
+        held.expiresAt = this.#clock.now() + ttlMs
+        return Promise.resolve(true)
       },
       release: (key, token) => {
         if (this.#locks.get(key)?.token === token) this.#locks.delete(key)
@@ -96,21 +107,51 @@ export class MemoryL2 implements L2Driver {
     this.#data.set(key, { value: value.slice(), expiresAt: this.#clock.now() + ttlMs })
   }
 
-  #getWithLease(key: string): L2ReadResult {
-    const value = this.#read(key)
-    const token = `t${++this.#tokenSeq}`
-    let forKey = this.#leases.get(key)
-    if (!forKey) this.#leases.set(key, (forKey = new Map<string, number>()))
-    forKey.set(token, this.#clock.now() + this.#leaseTtl)
-    return { value, token }
+  /** Like the Redis driver: a version above every one issued before, from the clock. */
+  #newTagVersion(current: number): number {
+    const v = Math.max(current + 1, this.#clock.now() * 1000, this.#lastTagVersion + 1)
+    this.#lastTagVersion = v
+    return v
   }
 
-  #fill(key: string, token: string, value: Uint8Array, ttlMs: number): boolean {
-    const forKey = this.#leases.get(key)
-    const expiresAt = forKey?.get(token)
-    if (expiresAt === undefined || expiresAt <= this.#clock.now()) return false
-    this.#write(key, value, ttlMs)
+  #tagVersion(tag: string): number {
+    let v = this.#tagVersions.get(tag)
+    if (v === undefined) this.#tagVersions.set(tag, (v = this.#newTagVersion(0)))
+    return v
+  }
+
+  #getWithLease(key: string): L2ReadResult {
+    const value = this.#read(key)
+    if (value !== undefined) return { value }
+    const now = this.#clock.now()
+    let lease = this.#leases.get(key)
+    if (!lease || lease.expiresAt <= now) {
+      lease = { token: `t${++this.#tokenSeq}`, expiresAt: now + this.#leaseTtl }
+      this.#leases.set(key, lease)
+    }
+    return { value, token: lease.token }
+  }
+
+  #fill(item: L2FillItem): boolean {
+    const lease = this.#leases.get(item.key)
+    if (lease?.token !== item.token || lease.expiresAt <= this.#clock.now()) return false
+    this.#write(item.key, item.value, item.ttlMs)
+    // Concurrent missers share the token: the lease stays for them (a write revokes it).
+    this.#leases.set(item.key, lease)
     return true
+  }
+
+  /** Raw access for tests: what a Redis restarted without persistence would hold (nothing). */
+  flushAll(): void {
+    this.#data.clear()
+    this.#leases.clear()
+    this.#tagVersions.clear()
+    this.#locks.clear()
+  }
+
+  /** Number of live lease records (tests: leases are taken on misses only). */
+  get leaseCount(): number {
+    return this.#leases.size
   }
 
   get(key: string): Promise<Uint8Array | undefined> {

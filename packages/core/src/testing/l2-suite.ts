@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import type { Entry, L2Driver } from '../contracts.js'
+import type { Entry, L2Driver, L2ReadResult } from '../contracts.js'
 
 export interface L2SuiteOptions {
   /** A driver on a store no other test uses concurrently (or a unique `prefix`). */
@@ -91,30 +91,55 @@ export function l2DriverSuite(name: string, options: L2SuiteOptions): void {
       await l2.close()
     })
 
-    it('leases: a write or delete between miss and fill revokes the fill', async () => {
+    it('leases: a write or delete between miss and fill revokes the fill; hits take no lease', async () => {
       const l2 = await options.create()
       if (!l2.leases) {
         await l2.close()
         return
       }
+      const leases = l2.leases
       const k = p('lease')
-      const first = await l2.leases.getWithLease(k)
+      const one = async () => (await leases.getManyWithLease([k]))[0] as L2ReadResult
+      const fill = async (token: string | undefined, v: string) =>
+        (
+          await leases.fillMany([
+            { key: k, token: token as string, value: bytes(v), ttlMs: 10_000 },
+          ])
+        )[0]
+      const first = await one()
       expect(first.value).toBeUndefined()
       expect(first.token).toBeDefined()
       await l2.set(k, bytes('new'), 10_000)
-      expect(await l2.leases.fill(k, first.token as string, bytes('old'), 10_000)).toBe(false)
+      expect(await fill(first.token, 'old')).toBe(false)
       expect(text(await l2.get(k))).toBe('new')
-      const second = await l2.leases.getWithLease(k)
+      const hit = await one()
+      expect(text(hit.value)).toBe('new')
+      expect(hit.token).toBeUndefined()
       await l2.delete([k])
-      expect(await l2.leases.fill(k, second.token as string, bytes('old'), 10_000)).toBe(false)
+      const second = await one()
+      await l2.delete([k])
+      expect(await fill(second.token, 'old')).toBe(false)
       expect(await l2.get(k)).toBeUndefined()
-      const third = await l2.leases.getWithLease(k)
-      expect(await l2.leases.fill(k, third.token as string, bytes('ok'), 10_000)).toBe(true)
+      const third = await one()
+      expect(await fill(third.token, 'ok')).toBe(true)
       expect(text(await l2.get(k))).toBe('ok')
+      // Many keys in one call: each miss its own token, hits none.
+      const [a, b] = [p('lease-a'), p('lease-b')]
+      await l2.set(a, bytes('A'), 10_000)
+      const many = await leases.getManyWithLease([a, b])
+      expect(text(many[0]?.value)).toBe('A')
+      expect(many[0]?.token).toBeUndefined()
+      expect(many[1]?.token).toBeDefined()
+      expect(
+        await leases.fillMany([
+          { key: b, token: many[1]?.token as string, value: bytes('B'), ttlMs: 10_000 },
+        ]),
+      ).toEqual([true])
+      expect(text(await l2.get(b))).toBe('B')
       await l2.close()
     })
 
-    it('tags: bump() raises versions; unknown tags are 0', async () => {
+    it('tags: bump() raises versions; a tag never seen gets a version above every earlier one', async () => {
       const l2 = await options.create()
       if (!l2.tags) {
         await l2.close()
@@ -122,11 +147,13 @@ export function l2DriverSuite(name: string, options: L2SuiteOptions): void {
       }
       const [a, b] = [p('tag-a'), p('tag-b')]
       const before = await l2.tags.versions([a, b])
+      expect(await l2.tags.versions([a, b])).toEqual(before)
       await l2.tags.bump([a])
       const after = await l2.tags.versions([a, b])
       expect(after[0]).toBeGreaterThan(before[0] as number)
       expect(after[1]).toBe(before[1])
-      expect((await l2.tags.versions([p('never')]))[0]).toBe(0)
+      const [never] = await l2.tags.versions([p('never')])
+      expect(never).toBeGreaterThan(after[0] as number)
       await l2.close()
     })
 
@@ -142,7 +169,10 @@ export function l2DriverSuite(name: string, options: L2SuiteOptions): void {
       expect(await l2.locks.tryAcquire(k, 10_000)).toBeUndefined()
       await l2.locks.release(k, 'not-the-token')
       expect(await l2.locks.tryAcquire(k, 10_000)).toBeUndefined()
+      expect(await l2.locks.extend(k, 'not-the-token', 10_000)).toBe(false)
+      expect(await l2.locks.extend(k, t1 as string, 10_000)).toBe(true)
       await l2.locks.release(k, t1 as string)
+      expect(await l2.locks.extend(k, t1 as string, 10_000)).toBe(false)
       const t2 = await l2.locks.tryAcquire(k, options.ttlMs ?? 50)
       expect(t2).toBeDefined()
       await options.wait((options.ttlMs ?? 50) * 3)

@@ -1,0 +1,58 @@
+import type { Entry } from '../contracts.js'
+
+/** What a caller of a load gets: the entry, the tier that answered, whether it is stale. */
+export interface Outcome {
+  entry: Entry
+  tier: 'l2' | 'loader'
+  stale: boolean
+}
+
+/**
+ * One load of one key that every concurrent caller awaits. `result` settles with the
+ * load's outcome, or earlier with a stale outcome (soft timeout, lock wait): the load
+ * then goes on and still stores its value. `start` is the fill-guard epoch when the
+ * flight began: a caller arriving after a later invalidation of the key starts a new
+ * flight instead of joining this one (it would hand an old value to a read that began
+ * after the write).
+ */
+export class Flight {
+  readonly start: number
+  readonly tags: readonly string[]
+  readonly result: Promise<Outcome>
+  settled = false
+  /** Settled with the load's own outcome (or failed): nothing more to join. */
+  finished = false
+  /** The best stale entry known for the key (for callers whose own deadline fires first). */
+  stale: Entry | undefined
+  #resolve!: (o: Outcome) => void
+  #reject!: (e: unknown) => void
+
+  constructor(start: number, tags: readonly string[], stale: Entry | undefined) {
+    this.start = start
+    this.tags = tags
+    this.stale = stale
+    this.result = new Promise<Outcome>((resolve, reject) => {
+      this.#resolve = resolve
+      this.#reject = reject
+    })
+    // Nobody may be waiting (refresh-ahead): the rejection is observed by whoever awaits.
+    this.result.catch(() => undefined)
+  }
+
+  /** Settles once; returns false when the flight had already settled. */
+  settle(o: Outcome): boolean {
+    if (!o.stale) this.finished = true
+    if (this.settled) return false
+    this.settled = true
+    this.#resolve(o)
+    return true
+  }
+
+  fail(err: unknown): boolean {
+    this.finished = true
+    if (this.settled) return false
+    this.settled = true
+    this.#reject(err)
+    return true
+  }
+}

@@ -1,0 +1,171 @@
+/**
+ * The engine: every policy of Strata, one room per job. Drivers store; core decides.
+ *
+ * ## Consistency
+ * The promise: after a write is acknowledged, no replica serves the old value for longer
+ * than the staleness bound (bus propagation when healthy, `degradedL1Ttl` while the bus
+ * is connecting or degraded), and no replica keeps a stale value indefinitely. Writes go
+ * L2 first, then the local L1, then an invalidation on the bus; peers *drop* their copy
+ * and read L2 again, they never receive values over the bus, so a lost message costs a
+ * miss at worst once the bus resyncs (FusionCache's backplane works the same way; Redis
+ * client-side caching's "flush on reconnect" rule is why a gap clears L1 [2]).
+ *
+ * ## Two pipelines
+ * Every read runs through `ReadPipeline` (L1 → L2 with leases on a miss → flight → lock
+ * → loader → guarded L2 fill → guarded L1 fill), a single key being a batch of one;
+ * every write through `WritePipeline` (validate + encode → invalidate locally → L2 →
+ * guarded L1 → publish; on failure drop, publish, repair, throw). Each step exists once,
+ * so a guard added to a step guards every API.
+ *
+ * ## Guarded fills (design §6.1, §6.2)
+ * An L1 fill (after an L2 read, a load, or a local write) is discarded when its key, one
+ * of its tags, or everything was invalidated after the fill began (`FillGuard` epochs). An
+ * L2 fill after a miss carries the lease token L2 handed out with the miss; a write or
+ * delete revokes it and L2 refuses the late fill atomically (Meta's memcache leases [1]);
+ * a refused fill is not put in L1 either. A caller arriving after an invalidation never
+ * joins a flight that began before it. Tag versions are read before the source is read,
+ * and L2 never hands out a tag version twice (a lost version restarts above every older
+ * one), so an invalidation during a load, or a Redis that lost its tag keys, cannot make
+ * an old entry pass a tag check.
+ *
+ * ## Stampede protection
+ * One load per key per process (flights). Across replicas, `distributedLock` takes an L2
+ * lock that the holder renews while loading; waiters poll L2 and compete for the lock
+ * again, so one of them takes over from a holder that died.
+ *
+ * ## Failure modes
+ * L2 errors are counted and read as misses (the driver owns command timeouts and its
+ * breaker, so a call never waits on a dead Redis). A loader error or timeout serves a
+ * stale value within grace when one exists (fail-safe) and backs off before calling the
+ * loader again; otherwise it fails with a `CacheError` carrying the cause. Every caller
+ * waits at most its own hard timeout, joiners included. Corrupt bytes in L2 are a counted
+ * miss and the key is deleted. A write whose L2 part failed is repaired in the background.
+ *
+ * [1] Nishtala et al., "Scaling Memcache at Facebook", NSDI 2013, §3.2.1 (leases).
+ * [2] Redis docs, "Client-side caching", the section on connection loss and flushing.
+ */
+import type { EvictionReason } from '../contracts.js'
+import type { CacheStats } from '../events.js'
+import type { ResolvedOptions } from '../options.js'
+import { Telemetry } from '../telemetry.js'
+import { BusLink } from './bus-link.js'
+import { Invalidation } from './invalidation.js'
+import { L1Tier } from './l1.js'
+import { L2Tier } from './l2.js'
+import { Loaders } from './loader.js'
+import { ReadPipeline } from './read-pipeline.js'
+import { Repair } from './repair.js'
+import { Shared } from './shared.js'
+import { WritePipeline } from './writes.js'
+
+export { NONE } from './l1.js'
+export type { EngineHooks } from './shared.js'
+export type { LoaderContext, Loader, BatchLoader, Source } from './loader.js'
+
+/** How long `close()` waits for loads and writes in flight before it closes the drivers. */
+const CLOSE_TIMEOUT = 5_000
+
+export class Engine {
+  readonly s: Shared
+  readonly l1: L1Tier | undefined
+  readonly l2: L2Tier | undefined
+  readonly reads: ReadPipeline
+  readonly writes: WritePipeline
+  readonly bus: BusLink
+  readonly #repair: Repair | undefined
+  #closing: Promise<void> | undefined
+
+  constructor(o: ResolvedOptions) {
+    const tel = new Telemetry(o.telemetry !== false, o.telemetry || {}, o.name, {
+      entries: () => o.l1?.size ?? 0,
+      bytes: () => o.l1?.bytes ?? 0,
+      busState: () => (o.bus ? o.bus.state : 'none'),
+    })
+    const s = (this.s = new Shared(o, tel))
+    tel.fullKey = (k) => s.keys.fullOf(k)
+    this.l1 = o.l1 ? new L1Tier(o.l1, s) : undefined
+    this.l2 = o.l2 ? new L2Tier(o.l2, s) : undefined
+    o.l1?.onEvict?.((key, reason) => this.#onEvict(key, reason))
+    const loaders = new Loaders(s, this.l2)
+    const local = new Invalidation(s, this.l1, loaders)
+    this.bus = new BusLink(s)
+    this.bus.attach(local)
+    this.#repair = this.l2 ? new Repair(s, this.l2, local, this.bus) : undefined
+    this.reads = new ReadPipeline(s, this.l1, this.l2, loaders)
+    this.writes = new WritePipeline(s, this.l1, this.l2, loaders, local, this.bus, this.#repair)
+  }
+
+  #onEvict(key: string, reason: EvictionReason): void {
+    const s = this.s
+    const c = s.counters.evictions
+    c[reason] = (c[reason] ?? 0) + 1
+    if (s.tel.on) s.tel.evicted(reason)
+    if (s.events.has.evict) s.events.emit('evict', { key: s.keys.fullOf(key), reason })
+  }
+
+  stats(): CacheStats {
+    const { counters: c, o } = this.s
+    return {
+      name: o.name,
+      l1: {
+        hits: c.l1Hits,
+        misses: c.l1Misses,
+        entries: o.l1?.size ?? 0,
+        bytes: o.l1?.bytes ?? 0,
+        evictions: { ...c.evictions },
+      },
+      l2: {
+        hits: c.l2Hits,
+        misses: c.l2Misses,
+        errors: c.l2Errors,
+        corrupt: c.corrupt,
+        pendingRepairs: this.#repair?.pending ?? 0,
+      },
+      loads: c.loads,
+      loadErrors: c.loadErrors,
+      coalesced: c.coalesced,
+      staleServed: c.staleServed,
+      discardedFills: c.discardedFills,
+      errors: c.errors,
+      bus: {
+        state: o.bus ? o.bus.state : 'none',
+        published: c.published,
+        received: c.received,
+        publishErrors: c.publishErrors,
+        pendingPublishes: this.bus.pendingPublishes,
+        degradedCount: c.degraded,
+        resyncedCount: c.resynced,
+      },
+    }
+  }
+
+  /**
+   * Idempotent. Stops new work, aborts loaders' signals, waits (bounded) for loads and
+   * writes in flight, then closes the bus (publishing what is queued, bounded) and every
+   * connection Strata created.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close()
+    return this.#closing
+  }
+
+  async #close(): Promise<void> {
+    const s = this.s
+    s.closed = true
+    s.tel.close()
+    this.#repair?.close()
+    this.reads.abortAll()
+    const pending = [...this.reads.jobs, ...this.writes.inFlight]
+    if (pending.length > 0) {
+      let timer: ReturnType<typeof setTimeout> | undefined
+      await Promise.race([
+        Promise.allSettled(pending),
+        new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_TIMEOUT))),
+      ])
+      clearTimeout(timer)
+    }
+    await this.bus.close()
+    await s.o.l2?.close()
+    s.o.l1?.close?.()
+  }
+}

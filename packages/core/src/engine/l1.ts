@@ -1,0 +1,122 @@
+import { L1Record, type Entry, type L1Driver } from '../contracts.js'
+import type { CallPolicy } from '../options.js'
+import type { Shared } from './shared.js'
+
+/** "Nothing servable" (a cached value can be `null`, never this). */
+export const NONE: unique symbol = Symbol('none')
+
+/**
+ * The L1 steps every read and write shares: what may be served, what is still stale
+ * within grace, and the one guarded write (fills and local writes alike).
+ */
+export class L1Tier {
+  readonly driver: L1Driver
+  readonly #s: Shared
+
+  constructor(driver: L1Driver, shared: Shared) {
+    this.driver = driver
+    this.#s = shared
+  }
+
+  /** The value of what L1 returned if it may be served now, else `NONE`. */
+  fresh(stored: unknown, now: number): unknown {
+    if (stored === undefined) return NONE
+    if (!(stored instanceof L1Record)) return stored
+    return stored.freshUntil > now && this.#s.guard.tagsValid(stored) ? stored.value : NONE
+  }
+
+  /**
+   * One pass over many keys: servable values go into `out` (hits counted), and the
+   * indexes still to look up elsewhere are returned (misses counted).
+   */
+  readMany(keys: readonly string[], out: unknown[]): number[] {
+    const s = this.#s
+    const now = s.o.clock.now()
+    const missing: number[] = []
+    for (let i = 0; i < keys.length; i++) {
+      const value = this.fresh(this.driver.get(keys[i] as string), now)
+      if (value !== NONE) {
+        s.counters.l1Hits++
+        out[i] = s.out(value)
+      } else {
+        s.counters.l1Misses++
+        missing.push(i)
+      }
+    }
+    return missing
+  }
+
+  /** The L1 copy of `key` if it may still be served stale (within grace, tags valid). */
+  stale(key: string): Entry | undefined {
+    const e = this.driver.get(key)
+    // Bare values have no grace: past their TTL they are gone.
+    if (!(e instanceof L1Record) || e.staleUntil <= this.#s.o.clock.now()) return undefined
+    return this.#s.guard.tagsValid(e) ? e : undefined
+  }
+
+  /**
+   * Writes `entry` unless an invalidation of its key, a tag, or everything happened
+   * after epoch `start` (then counts a discarded fill). `p` carries the per-call L1 cap
+   * and marks a read fill (refresh-ahead applies to getOrSet fills only).
+   */
+  fill(
+    key: string,
+    entry: Entry,
+    start: number,
+    p: CallPolicy | undefined,
+    refresh: boolean,
+  ): boolean {
+    const s = this.#s
+    if (!s.guard.allowed(key, entry.tags, start)) {
+      s.counters.discardedFills++
+      return false
+    }
+    this.#write(key, entry, start, p?.l1Ttl ?? s.o.l1Ttl, refresh)
+    return true
+  }
+
+  delete(keys: readonly string[]): void {
+    for (const k of keys) this.driver.delete(k)
+  }
+
+  clear(prefixes: readonly string[]): void {
+    for (const p of prefixes) this.driver.clear(p === '' ? undefined : p)
+  }
+
+  #write(key: string, entry: Entry, gen: number, cap: number, refresh: boolean): void {
+    const s = this.#s
+    const now = s.o.clock.now()
+    let freshUntil = entry.freshUntil
+    let life = entry.staleUntil - now
+    if (cap > 0) freshUntil = Math.min(freshUntil, now + cap)
+    if (s.deaf) {
+      // No invalidation can arrive (bus connecting or degraded): bound how long this copy lives.
+      freshUntil = Math.min(freshUntil, now + s.o.degradedL1Ttl)
+      life = Math.min(life, s.o.degradedL1Ttl)
+    }
+    if (life <= 0) return
+    const ra = s.o.refreshAhead
+    const refreshAt =
+      ra > 0 && refresh ? entry.createdAt + (entry.freshUntil - entry.createdAt) * ra : Infinity
+    if (entry.tags.length === 0 && entry.staleUntil <= entry.freshUntil && refreshAt === Infinity) {
+      // Nothing to check on a hit but freshness: store the bare value, its TTL is the freshness.
+      const fresh = freshUntil - now
+      if (fresh > 0) this.driver.set(key, entry.value, fresh)
+      return
+    }
+    this.driver.set(
+      key,
+      new L1Record(
+        entry.value,
+        entry.createdAt,
+        freshUntil,
+        entry.staleUntil,
+        entry.tags,
+        entry.version,
+        gen,
+        refreshAt,
+      ),
+      life,
+    )
+  }
+}

@@ -1,0 +1,209 @@
+import type { Entry, L2Driver } from '../contracts.js'
+import { CacheError, errors } from '../errors.js'
+import type { Shared } from './shared.js'
+
+/** One key's answer from L2: the entry when servable data was there, the lease token on a miss. */
+export interface L2Answer {
+  entry: Entry | undefined
+  token: string | undefined
+}
+
+/** A loaded entry on its way into L2. */
+export interface L2Fill {
+  key: string
+  entry: Entry
+  token: string | undefined
+  /** Fill-guard epoch when the read began (for drivers without leases). */
+  start: number
+}
+
+/** What became of a fill: stored, refused (a write revoked its lease or the guard), or failed (L2 error). */
+export type FillResult = 'stored' | 'revoked' | 'failed'
+
+const NO_ANSWER: L2Answer = { entry: undefined, token: undefined }
+
+/**
+ * The L2 steps every read and write shares: encode with the codec's own rules and the
+ * size cap, decode (corrupt bytes become a counted miss and are deleted), tag checks,
+ * reads with leases on a miss, and guarded fills. Errors are counted once, here.
+ */
+export class L2Tier {
+  readonly driver: L2Driver
+  readonly #s: Shared
+
+  constructor(driver: L2Driver, shared: Shared) {
+    this.driver = driver
+    this.#s = shared
+  }
+
+  /** Entry → bytes, or a CacheError (E_NOT_SERIALIZABLE / E_VALUE_TOO_LARGE) without the key in its text. */
+  encode(key: string, entry: Entry): Uint8Array {
+    const codec = this.driver.codec
+    const full = this.#s.keys.fullOf(key)
+    let bytes: Uint8Array
+    try {
+      bytes = codec.encode(entry)
+    } catch (err) {
+      throw new CacheError(
+        errors.E_NOT_SERIALIZABLE,
+        `[core] a value cannot be encoded by the ${codec.name} codec: ${(err as Error).message}`,
+        { cause: err, key: full },
+      )
+    }
+    const max = this.#s.o.maxValueBytes
+    if (bytes.length > max) {
+      throw new CacheError(
+        errors.E_VALUE_TOO_LARGE,
+        `[core] a value is ${bytes.length} bytes encoded, over maxValueBytes (${max})`,
+        { key: full },
+      )
+    }
+    return bytes
+  }
+
+  #decode(key: string, bytes: Uint8Array): Entry | undefined {
+    const s = this.#s
+    try {
+      return this.driver.codec.decode(bytes)
+    } catch (err) {
+      s.counters.corrupt++
+      s.report(
+        new CacheError(
+          errors.E_CORRUPT_ENTRY,
+          '[core] L2 holds bytes that are not a valid entry; deleted',
+          { cause: err },
+        ),
+        'l2.decode',
+        key,
+      )
+      void this.driver.delete([s.keys.fullOf(key)]).catch(() => undefined)
+      return undefined
+    }
+  }
+
+  span<T>(command: string, fn: () => Promise<T>): Promise<T> {
+    const tel = this.#s.tel
+    return tel.l2Spans ? tel.l2(command, fn) : fn()
+  }
+
+  /**
+   * Reads `keys` in one batch. With `lease`, every miss carries a lease token (taken in
+   * the same round trip; hits take none). Entries whose tags were invalidated in L2 are
+   * misses. Never throws: an L2 error is counted and reads as a miss without a token.
+   */
+  async read(keys: readonly string[], lease: boolean): Promise<L2Answer[]> {
+    const l2 = this.driver
+    const s = this.#s
+    try {
+      const full = keys.map((k) => s.keys.fullOf(k))
+      const leases = lease ? l2.leases : undefined
+      let raw: { value: Uint8Array | undefined; token?: string | undefined }[]
+      if (leases) raw = await this.span('get', () => leases.getManyWithLease(full))
+      else {
+        const values = await this.span(full.length === 1 ? 'get' : 'mget', () =>
+          full.length === 1 ? l2.get(full[0] as string).then((v) => [v]) : l2.getMany(full),
+        )
+        raw = values.map((value) => ({ value }))
+      }
+      const answers = raw.map((r, i): L2Answer => {
+        const entry = r.value === undefined ? undefined : this.#decode(keys[i] as string, r.value)
+        return { entry, token: r.token }
+      })
+      await this.#dropStaleTags(answers)
+      return answers
+    } catch (err) {
+      s.l2Failure(err, 'l2.get', keys.length === 1 ? keys[0] : undefined)
+      return keys.map(() => NO_ANSWER)
+    }
+  }
+
+  /** Entries written under a tag version that is no longer current are misses. */
+  async #dropStaleTags(answers: L2Answer[]): Promise<void> {
+    const tagged = answers.filter((a) => a.entry !== undefined && a.entry.tags.length > 0)
+    if (tagged.length === 0) return
+    const all = [...new Set(tagged.flatMap((a) => (a.entry as Entry).tags))]
+    const versions = await this.tagVersions(all)
+    const current = new Map(all.map((t, i) => [t, versions[i]]))
+    for (const a of tagged) {
+      const e = a.entry as Entry
+      if (
+        e.tags.some(
+          (t, j) => e.tagVersions?.[j] === undefined || e.tagVersions[j] !== current.get(t),
+        )
+      )
+        a.entry = undefined
+    }
+  }
+
+  /** Current L2 versions of `tags` (the driver must never hand out a version twice). Throws on L2 errors. */
+  tagVersions(tags: readonly string[]): Promise<number[]> {
+    const tagsL2 = this.driver.tags
+    if (!tagsL2 || tags.length === 0) return Promise.resolve([])
+    const prefix = this.#s.o.prefix
+    return tagsL2.versions(tags.map((t) => `${prefix}:${t}`))
+  }
+
+  bumpTags(tags: readonly string[]): Promise<void> {
+    const prefix = this.#s.o.prefix
+    return (this.driver.tags as NonNullable<L2Driver['tags']>).bump(
+      tags.map((t) => `${prefix}:${t}`),
+    )
+  }
+
+  /**
+   * Stores loaded entries: through their lease when the driver has leases (a write or
+   * delete since the miss revokes it), else plainly when the fill guard still allows.
+   * Resolves what became of each item; never throws (errors are counted, refusals
+   * counted as discarded fills).
+   */
+  async fill(items: readonly L2Fill[]): Promise<FillResult[]> {
+    const s = this.#s
+    const l2 = this.driver
+    const now = s.o.clock.now()
+    const out = items.map((): FillResult => 'failed')
+    const leased: number[] = []
+    const plain: number[] = []
+    const bytes = new Map<number, Uint8Array>()
+    items.forEach((it, i) => {
+      try {
+        bytes.set(i, this.encode(it.key, it.entry))
+      } catch (err) {
+        s.report(err, 'l2.fill', it.key)
+        return
+      }
+      if (it.token !== undefined && l2.leases) leased.push(i)
+      else if (s.guard.allowed(it.key, it.entry.tags, it.start)) plain.push(i)
+      else out[i] = 'revoked'
+    })
+    const ttl = (i: number) => (items[i] as L2Fill).entry.staleUntil - now
+    const full = (i: number) => s.keys.fullOf((items[i] as L2Fill).key)
+    try {
+      if (leased.length > 0) {
+        const leases = l2.leases as NonNullable<L2Driver['leases']>
+        const results = await this.span('fill', () =>
+          leases.fillMany(
+            leased.map((i) => ({
+              key: full(i),
+              token: (items[i] as L2Fill).token as string,
+              value: bytes.get(i) as Uint8Array,
+              ttlMs: ttl(i),
+            })),
+          ),
+        )
+        leased.forEach((i, j) => (out[i] = results[j] === true ? 'stored' : 'revoked'))
+      }
+      if (plain.length > 0) {
+        await this.span('set', () =>
+          l2.setMany(
+            plain.map((i) => ({ key: full(i), value: bytes.get(i) as Uint8Array, ttlMs: ttl(i) })),
+          ),
+        )
+        for (const i of plain) out[i] = 'stored'
+      }
+    } catch (err) {
+      s.l2Failure(err, 'l2.fill', items.length === 1 ? items[0]?.key : undefined)
+    }
+    for (const r of out) if (r === 'revoked') s.counters.discardedFills++
+    return out
+  }
+}

@@ -1,0 +1,202 @@
+import type { Entry } from '../contracts.js'
+import { toMs, type Duration } from '../duration.js'
+import { CacheError, errors } from '../errors.js'
+import { NO_TAGS, type CallPolicy } from '../options.js'
+import type { L2Tier } from './l2.js'
+import type { Shared } from './shared.js'
+
+/** What a loader gets. */
+export interface LoaderContext<V = unknown> {
+  /** The key as the caller passed it (without prefix or namespace). */
+  readonly key: string
+  /** Aborted when the hard timeout fires or the cache closes. */
+  readonly signal: AbortSignal
+  /** The stale value within grace, if any (e.g. for conditional requests upstream). */
+  readonly staleValue: V | undefined
+  /** Overrides the TTL for this result (adaptive TTL). */
+  setTtl(ttl: Duration): void
+  /**
+   * Replaces the tags for this result. Call it BEFORE reading the source: the tags'
+   * versions are read at this call, so an `invalidateTags` after it wins over the value.
+   */
+  setTags(tags: readonly string[]): void
+}
+
+export type Loader<V> = (ctx: LoaderContext<V>) => V | Promise<V>
+export type BatchLoader<V> = (
+  missingKeys: string[],
+  ctx: { signal: AbortSignal },
+) => Map<string, V> | Promise<Map<string, V>>
+
+/** A single-key loader or a batch loader. */
+export type Source =
+  { kind: 'one'; loader: Loader<unknown> } | { kind: 'many'; loader: BatchLoader<unknown> }
+
+/** Tag versions read before the source: `undefined` when they could not be read (the entry then stays out of L2). */
+type Versions = Promise<readonly number[] | undefined>
+
+/** One key's loaded value with what the loader chose for it. */
+export interface Loaded {
+  value: unknown
+  ttl: number
+  tags: readonly string[]
+  versions: Versions
+}
+
+/**
+ * Calls loaders and turns their results into entries. Tag versions are read before the
+ * source is read (an `invalidateTags` during the load must win), entries get monotonic
+ * versions and TTL jitter, and a failed loader backs off before it is called again.
+ */
+export class Loaders {
+  readonly #s: Shared
+  readonly #l2: L2Tier | undefined
+  #lastVersion = 0
+
+  constructor(shared: Shared, l2: L2Tier | undefined) {
+    this.#s = shared
+    this.#l2 = l2
+  }
+
+  /** Current tag versions, read now; `undefined` (reported) when L2 fails. */
+  versionsOf(tags: readonly string[], key?: string): Versions {
+    const l2 = this.#l2
+    if (tags.length === 0 || !l2?.driver.tags) return Promise.resolve(undefined)
+    return l2.tagVersions(tags).catch((err: unknown) => {
+      this.#s.l2Failure(err, 'l2.tags', key)
+      return undefined
+    })
+  }
+
+  /**
+   * Calls `source` for `keys` (user keys in `userKeys`). Resolves, per key, what was
+   * loaded or the error for that key; rejects with E_LOADER_ERROR when the call fails.
+   */
+  async call(
+    source: Source,
+    keys: readonly string[],
+    userKeys: readonly string[],
+    p: CallPolicy,
+    stale: readonly (Entry | undefined)[],
+    signal: () => AbortSignal,
+  ): Promise<(Loaded | CacheError)[]> {
+    const s = this.#s
+    s.counters.loads++
+    const versions = this.versionsOf(p.tags, keys.length === 1 ? keys[0] : undefined)
+    await versions
+    try {
+      if (source.kind === 'one') {
+        const chosen: Loaded = { value: undefined, ttl: p.ttl, tags: p.tags, versions }
+        const ctx: LoaderContext = {
+          key: userKeys[0] as string,
+          get signal() {
+            return signal()
+          },
+          staleValue: stale[0]?.value,
+          setTtl: (d) => {
+            const ms = toMs(d, 'ctx.setTtl')
+            if (ms !== undefined && ms > 0) chosen.ttl = ms
+          },
+          setTags: (t) => {
+            chosen.tags = t.length > 0 ? [...t] : NO_TAGS
+            chosen.versions = this.versionsOf(chosen.tags, keys[0])
+          },
+        }
+        const run = async () => source.loader(ctx)
+        chosen.value = await (s.tel.on ? s.tel.load(run) : run())
+        return [chosen.value === undefined ? undefinedValue() : chosen]
+      }
+      const run = async () => source.loader([...userKeys], { signal: signal() })
+      const map = await (s.tel.on ? s.tel.load(run) : run())
+      if (!(map instanceof Map))
+        throw new TypeError(`batch loader must resolve a Map (got ${typeof map})`)
+      return userKeys.map((uk) => {
+        // A key the loader did not return is "not found": cached as a negative entry.
+        const value = map.has(uk) ? map.get(uk) : null
+        return value === undefined
+          ? undefinedValue()
+          : { value, ttl: p.ttl, tags: p.tags, versions }
+      })
+    } catch (err) {
+      s.counters.loadErrors++
+      throw new CacheError(
+        errors.E_LOADER_ERROR,
+        `[core] the loader failed: ${String((err as Error | undefined)?.message ?? err)}`,
+        { cause: err },
+      )
+    }
+  }
+
+  entry(loaded: Loaded, p: CallPolicy, versions: readonly number[] | undefined): Entry {
+    const now = this.#s.o.clock.now()
+    const negative = loaded.value === null
+    const life = this.#jitter(negative ? (p.negativeTtl ?? loaded.ttl) : loaded.ttl)
+    const entry: Entry = {
+      value: loaded.value,
+      createdAt: now,
+      freshUntil: now + life,
+      staleUntil: now + life + p.grace,
+      tags: loaded.tags,
+      version: this.nextVersion(now),
+    }
+    if (versions) entry.tagVersions = versions
+    if (negative) entry.negative = true
+    return entry
+  }
+
+  nextVersion(now: number): number {
+    const v = Math.max(now * 1000, this.#lastVersion + 1)
+    this.#lastVersion = v
+    return v
+  }
+
+  #jitter(ttl: number): number {
+    const j = this.#s.o.jitter
+    return j > 0 ? Math.max(1, Math.round(ttl * (1 - j + Math.random() * 2 * j))) : ttl
+  }
+
+  // ------------------------------------------------------------ backoff
+  //
+  // After a loader failure served a stale value, the key is not loaded again for
+  // `graceBackoff`: callers get the stale value (marked stale) without a loader call.
+  // The L1 copy is left as it was (stale entries stay misses for `get`).
+
+  readonly #backoff = new Map<string, { until: number; entry: Entry }>()
+  static readonly maxBackoff = 10_000
+
+  backOff(key: string, entry: Entry): void {
+    const backoff = this.#s.o.graceBackoff
+    if (backoff <= 0) return
+    const until = Math.min(this.#s.o.clock.now() + backoff, entry.staleUntil)
+    this.#backoff.delete(key)
+    if (this.#backoff.size >= Loaders.maxBackoff) {
+      const oldest = this.#backoff.keys().next().value
+      if (oldest !== undefined) this.#backoff.delete(oldest)
+    }
+    this.#backoff.set(key, { until, entry })
+  }
+
+  /** The stale entry to serve instead of loading, while `key` backs off. */
+  backingOff(key: string): Entry | undefined {
+    if (this.#backoff.size === 0) return undefined
+    const b = this.#backoff.get(key)
+    if (!b) return undefined
+    if (b.until > this.#s.o.clock.now()) return b.entry
+    this.#backoff.delete(key)
+    return undefined
+  }
+
+  /** An invalidation ends the backoff (the stale entry is no longer servable). */
+  forget(keys: readonly string[] | undefined): void {
+    if (this.#backoff.size === 0) return
+    if (keys === undefined) this.#backoff.clear()
+    else for (const k of keys) this.#backoff.delete(k)
+  }
+}
+
+function undefinedValue(): CacheError {
+  return new CacheError(
+    errors.E_UNDEFINED_VALUE,
+    '[core] the loader returned undefined; return null to cache "not found"',
+  )
+}

@@ -1,0 +1,244 @@
+import type { Entry, L2SetItem } from '../contracts.js'
+import { CacheError, errors } from '../errors.js'
+import { resolveCall, type CallPolicy, type EntryOptions } from '../options.js'
+import type { BusLink } from './bus-link.js'
+import type { Invalidation } from './invalidation.js'
+import type { L1Tier } from './l1.js'
+import type { L2Tier } from './l2.js'
+import type { Loaders } from './loader.js'
+import type { Repair } from './repair.js'
+import type { Shared } from './shared.js'
+
+export interface SetItem {
+  /** L1 key. */
+  k: string
+  value: unknown
+  options?: EntryOptions | undefined
+}
+
+interface Prepared {
+  k: string
+  p: CallPolicy
+  entry: Entry
+  bytes: Uint8Array | undefined
+}
+
+/**
+ * The write pipeline: every write (set, setMany, delete, deleteMany, invalidateTags,
+ * clear, and the repository writes built on them) goes through the same order:
+ *
+ *   validate + encode → invalidate locally → L2 → guarded L1 → publish
+ *
+ * and on failure: drop locally and in L2, publish, schedule repair, throw. A value that
+ * fails to encode (or any other failed preparation) is such a failure: the caller may
+ * already have changed the source of truth, so the key is deleted everywhere before the
+ * error is thrown. The local L1 write goes through the fill guard: a peer's write heard
+ * while this write's L2 reply was in flight wins.
+ */
+export class WritePipeline {
+  readonly #s: Shared
+  readonly #l1: L1Tier | undefined
+  readonly #l2: L2Tier | undefined
+  readonly #loaders: Loaders
+  readonly #local: Invalidation
+  readonly #bus: BusLink
+  readonly #repair: Repair | undefined
+  /** Writes in flight (close waits for them, bounded). */
+  readonly inFlight = new Set<Promise<unknown>>()
+
+  constructor(
+    shared: Shared,
+    l1: L1Tier | undefined,
+    l2: L2Tier | undefined,
+    loaders: Loaders,
+    local: Invalidation,
+    bus: BusLink,
+    repair: Repair | undefined,
+  ) {
+    this.#s = shared
+    this.#l1 = l1
+    this.#l2 = l2
+    this.#loaders = loaders
+    this.#local = local
+    this.#bus = bus
+    this.#repair = repair
+  }
+
+  #track<T>(p: Promise<T>): Promise<T> {
+    this.inFlight.add(p)
+    void p.then(
+      () => this.inFlight.delete(p),
+      () => this.inFlight.delete(p),
+    )
+    return p
+  }
+
+  set(items: readonly SetItem[]): Promise<void> {
+    return this.#track(this.#set(items))
+  }
+
+  delete(keys: readonly string[]): Promise<void> {
+    return this.#track(this.#delete(keys))
+  }
+
+  tags(tags: readonly string[]): Promise<void> {
+    return this.#track(this.#tags(tags))
+  }
+
+  clear(fullPrefixes: readonly string[], namespace: boolean): Promise<void> {
+    return this.#track(this.#clear(fullPrefixes, namespace))
+  }
+
+  async #prepare(items: readonly SetItem[]): Promise<Prepared[]> {
+    const s = this.#s
+    const l2 = this.#l2
+    const prepared: Prepared[] = []
+    for (const item of items) {
+      if (item.value === undefined) {
+        throw new CacheError(
+          errors.E_UNDEFINED_VALUE,
+          '[core] cannot cache undefined; use null for "not found" or delete()',
+          { key: s.keys.fullOf(item.k) },
+        )
+      }
+      const p = resolveCall(s.o, item.options)
+      let versions: readonly number[] | undefined
+      if (p.tags.length > 0 && l2?.driver.tags) versions = await l2.tagVersions(p.tags)
+      const entry = this.#loaders.entry(
+        { value: item.value, ttl: p.ttl, tags: p.tags, versions: Promise.resolve(versions) },
+        p,
+        versions,
+      )
+      prepared.push({ k: item.k, p, entry, bytes: l2 ? l2.encode(item.k, entry) : undefined })
+    }
+    return prepared
+  }
+
+  async #set(items: readonly SetItem[]): Promise<void> {
+    const s = this.#s
+    if (items.length === 0) return
+    let prepared: Prepared[]
+    try {
+      prepared = await this.#prepare(items)
+    } catch (err) {
+      // The source may already hold the new value: no replica may keep the old one.
+      await this.#delete([...new Set(items.map((i) => i.k))]).catch(() => undefined)
+      throw err
+    }
+    const keys = prepared.map((x) => x.k)
+    for (const k of keys) s.guard.begin(k)
+    try {
+      const start = this.#local.keys(keys)
+      let failure: unknown
+      const l2 = this.#l2
+      if (l2) {
+        const now = s.o.clock.now()
+        const writes: L2SetItem[] = prepared.map((x) => ({
+          key: s.keys.fullOf(x.k),
+          value: x.bytes as Uint8Array,
+          ttlMs: x.entry.staleUntil - now,
+        }))
+        try {
+          await l2.span('set', () =>
+            writes.length === 1
+              ? l2.driver.set(
+                  (writes[0] as L2SetItem).key,
+                  (writes[0] as L2SetItem).value,
+                  (writes[0] as L2SetItem).ttlMs,
+                )
+              : l2.driver.setMany(writes),
+          )
+        } catch (err) {
+          failure = err
+        }
+      }
+      if (failure === undefined && this.#l1) {
+        for (const x of prepared) {
+          if (s.hooks?.beforeL1Write) await s.hooks.beforeL1Write(x.k)
+          this.#l1.fill(x.k, x.entry, start, x.p, false)
+        }
+      }
+      await this.#bus.publishKeys('set', keys)
+      if (failure !== undefined) {
+        // L2 may still hold the old value: delete it once Redis answers again.
+        this.#repair?.keys(keys)
+        throw s.l2Failure(failure, 'set', keys.length === 1 ? keys[0] : undefined)
+      }
+      this.#repair?.done(keys)
+      if (s.events.has.set) for (const k of keys) s.events.emit('set', { key: s.keys.fullOf(k) })
+    } finally {
+      for (const k of keys) s.guard.end(k)
+    }
+  }
+
+  async #delete(keys: readonly string[]): Promise<void> {
+    const s = this.#s
+    const unique = [...new Set(keys)]
+    if (unique.length === 0) return
+    this.#local.keys(unique)
+    let failure: unknown
+    const l2 = this.#l2
+    if (l2) {
+      try {
+        await l2.span('del', () => l2.driver.delete(unique.map((k) => s.keys.fullOf(k))))
+      } catch (err) {
+        failure = err
+      }
+    }
+    await this.#bus.publishKeys('delete', unique)
+    if (failure !== undefined) {
+      this.#repair?.keys(unique)
+      throw s.l2Failure(failure, 'delete', unique.length === 1 ? unique[0] : undefined)
+    }
+    this.#repair?.done(unique)
+    if (s.events.has.delete) s.events.emit('delete', { keys: unique.map((k) => s.keys.fullOf(k)) })
+  }
+
+  async #tags(tags: readonly string[]): Promise<void> {
+    const s = this.#s
+    const l2 = this.#l2
+    if (l2 && !l2.driver.tags) {
+      throw new CacheError(
+        errors.E_UNSUPPORTED,
+        `[core] the ${l2.driver.name} driver does not keep tag versions`,
+      )
+    }
+    // Invalidate locally before and after the L2 bump: fills racing either side are discarded.
+    this.#local.tags(tags)
+    let failure: unknown
+    try {
+      if (l2) await l2.span('tags', () => l2.bumpTags(tags))
+    } catch (err) {
+      failure = err
+    }
+    this.#local.tags(tags)
+    await this.#bus.publish({ op: 'tags', tags })
+    if (failure !== undefined) {
+      // Until the bump lands, peers reading L2 would accept entries under the old versions.
+      this.#repair?.tags(tags)
+      throw s.l2Failure(failure, 'invalidateTags')
+    }
+  }
+
+  async #clear(prefixes: readonly string[], namespace: boolean): Promise<void> {
+    const s = this.#s
+    const local = prefixes.map((p) => s.keys.l1PrefixOf(p) ?? p)
+    // Clear locally before and after L2: fills racing either side are discarded.
+    this.#local.clear(local)
+    let failure: unknown
+    const l2 = this.#l2
+    if (l2) {
+      try {
+        for (const p of prefixes) await l2.driver.clear(p)
+      } catch (err) {
+        failure = err
+      }
+    }
+    this.#local.clear(local)
+    await this.#bus.publish({ op: namespace ? 'clear-namespace' : 'clear', prefixes })
+    if (failure !== undefined) {
+      this.#repair?.prefixes(prefixes)
+      throw s.l2Failure(failure, 'clear')
+    }
+  }
+}
