@@ -68,9 +68,12 @@ export function encodeMessage(m: WireMessage): Buffer {
   return out
 }
 
+/** Longest replica id accepted (core uses UUIDs). */
+const MAX_SOURCE = 128
+
 function strings(v: unknown, field: string): string[] | undefined {
   if (v === null || v === undefined) return undefined
-  if (!Array.isArray(v) || !v.every((s) => typeof s === 'string'))
+  if (!Array.isArray(v) || !v.every((s) => typeof s === 'string' && s.length > 0))
     throw new Error(`[bus-redis-pubsub] bad ${field}`)
   return v
 }
@@ -87,14 +90,24 @@ export function decodeMessage(bytes: Uint8Array): WireMessage {
   if (!Array.isArray(body) || body.length !== 8)
     throw new Error('[bus-redis-pubsub] bad message body')
   const [op, source, seq, ts, keys, tags, prefixes, trace] = body as unknown[]
-  if (typeof source !== 'string' || typeof seq !== 'number' || typeof ts !== 'number') {
+  // Every field is checked: a NaN or fractional seq would disable gap detection for that peer.
+  if (
+    typeof source !== 'string' ||
+    source.length === 0 ||
+    source.length > MAX_SOURCE ||
+    !Number.isSafeInteger(seq) ||
+    (seq as number) < 1 ||
+    typeof ts !== 'number' ||
+    !Number.isFinite(ts)
+  ) {
     throw new Error('[bus-redis-pubsub] bad message header')
   }
-  if (op === HEARTBEAT) return { op: 'heartbeat', source, seq, ts }
+  if (op === HEARTBEAT) return { op: 'heartbeat', source, seq: seq as number, ts }
   const name = typeof op === 'number' ? NAMES.get(op) : undefined
   if (!name) throw new Error(`[bus-redis-pubsub] unknown op ${String(op)}`)
-  if (trace !== null && typeof trace !== 'string') throw new Error('[bus-redis-pubsub] bad trace')
-  const m: BusMessage = { op: name, source, seq, ts }
+  if (trace !== null && (typeof trace !== 'string' || trace.length > 64))
+    throw new Error('[bus-redis-pubsub] bad trace')
+  const m: BusMessage = { op: name, source, seq: seq as number, ts }
   const k = strings(keys, 'keys')
   const t = strings(tags, 'tags')
   const p = strings(prefixes, 'prefixes')

@@ -28,7 +28,17 @@ export interface RedisPubSubBusOptions {
   onGap?: 'clear' | 'clamp'
   /** A publish that has not answered after this long fails (and core retries it). @default 1_000 */
   publishTimeout?: number
+  /**
+   * How long `start()` waits for a client that is still connecting (a `Cluster` loading its
+   * slot map, a server not up yet) before it fails; core then retries with backoff.
+   * @default 10_000
+   */
+  startTimeout?: number
 }
+
+/** Peers remembered for sequence-gap detection at most, and how long an unheard peer is kept. */
+const MAX_PEERS = 10_000
+const PEER_IDLE_MS = 10 * 60_000
 
 const SUBSCRIBER_DEFAULTS: RedisOptions = {
   // Subscriptions are replayed on reconnect (autoResubscribe); commands are not queued.
@@ -80,7 +90,9 @@ export class RedisPubSubBus implements BusDriver {
   #hbSeq = 0
   #lastHeard = 0
   #runId: string | undefined
-  readonly #lastSeq = new Map<string, number>()
+  readonly #startTimeout: number
+  /** Per peer: last sequence number and when it was last heard (bounded, see MAX_PEERS). */
+  readonly #peers = new Map<string, { seq: number; at: number }>()
   #closing = false
 
   constructor(options: RedisPubSubBusOptions) {
@@ -105,6 +117,7 @@ export class RedisPubSubBus implements BusDriver {
       )
     }
     this.#publishTimeout = positive(options.publishTimeout, 'publishTimeout', 1_000)
+    this.#startTimeout = positive(options.startTimeout, 'startTimeout', 10_000)
     const onGap = options.onGap
     if (onGap !== undefined && (onGap as string) !== 'clear' && (onGap as string) !== 'clamp') {
       throw invalidOption(
@@ -175,12 +188,78 @@ export class RedisPubSubBus implements BusDriver {
       .find((n) => n.options.host === owner?.host && n.options.port === owner?.port)
   }
 
+  /**
+   * Subscribes. Waits (up to `startTimeout`) for a client that is still connecting; on
+   * failure it closes what it opened and rejects, so core can call it again later.
+   */
   async start(context: BusContext): Promise<void> {
+    if (this.#closing) throw new Error('[bus-redis-pubsub] closed')
+    this.#teardown()
     this.#ctx = context
     this.#channel = channelName(context.channel)
-    const { sub, pub } = this.#connections()
-    this.#sub = sub
-    this.#pub = pub
+    const deadline = Date.now() + this.#startTimeout
+    try {
+      await this.#whenReady(this.#options.redis, deadline)
+      const { sub, pub } = this.#connections()
+      this.#sub = sub
+      this.#pub = pub
+      this.#wire(sub, pub)
+      const subscribing = this.#cluster
+        ? sub.ssubscribe(this.#channel)
+        : sub.subscribe(this.#channel)
+      await this.#until(subscribing, deadline, 'subscribe')
+      this.#runId = await this.#fetchRunId()
+    } catch (err) {
+      this.#teardown()
+      throw err
+    }
+    this.#lastHeard = Date.now()
+    this.#setState(BusState.connected, 'subscribed', false)
+    this.#timer = setInterval(() => void this.#tick(), Math.max(10, Math.floor(this.#interval / 4)))
+    this.#timer.unref()
+  }
+
+  /** A client the user passed in may still be connecting (a Cluster loads its slot map first). */
+  async #whenReady(redis: RedisPubSubBusOptions['redis'], deadline: number): Promise<void> {
+    if (!(redis instanceof Redis) && !(redis instanceof Cluster)) return
+    if (redis.status === 'ready') return
+    if (redis.status === 'end')
+      throw new Error('[bus-redis-pubsub] the client passed in was closed (status end)')
+    let onReady: (() => void) | undefined
+    const ready = new Promise<void>((resolve) => {
+      onReady = resolve
+      redis.once('ready', resolve)
+    })
+    try {
+      await this.#until(
+        ready,
+        deadline,
+        `waiting for the client to connect (status ${redis.status})`,
+      )
+    } finally {
+      if (onReady) redis.off('ready', onReady)
+    }
+  }
+
+  #until<T>(p: Promise<T>, deadline: number, what: string): Promise<T> {
+    let timer: ReturnType<typeof setTimeout> | undefined
+    p.catch(() => undefined)
+    return Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(
+              new Error(`[bus-redis-pubsub] ${what}: no answer within ${this.#startTimeout} ms`),
+            ),
+          Math.max(0, deadline - Date.now()),
+        )
+        timer.unref()
+      }),
+    ]).finally(() => clearTimeout(timer))
+  }
+
+  #wire(sub: Redis, pub: Client): void {
     sub.on('error', () => undefined)
     if (this.#ownsPub) pub.on('error', () => undefined)
     const onBuffer = (channel: Buffer | string, payload: Buffer) => {
@@ -194,17 +273,24 @@ export class RedisPubSubBus implements BusDriver {
       // autoResubscribe has re-issued the subscription; a heartbeat round trip confirms it.
       if (this.#state === BusState.degraded) void this.#heartbeat()
     })
-    if (this.#cluster) {
+    if (this.#cluster)
       sub.on('sunsubscribe', () => this.#degrade('sharded channel unsubscribed (slot moved)'))
-      await sub.ssubscribe(this.#channel)
-    } else {
-      await sub.subscribe(this.#channel)
+  }
+
+  /** Closes the connections of a failed or previous start (never a client the user passed in). */
+  #teardown(): void {
+    if (this.#timer) clearInterval(this.#timer)
+    this.#timer = undefined
+    const sub = this.#sub
+    if (sub) {
+      sub.removeAllListeners()
+      sub.on('error', () => undefined)
+      sub.disconnect()
     }
-    this.#runId = await this.#fetchRunId()
-    this.#lastHeard = Date.now()
-    this.#setState(BusState.connected, 'subscribed', false)
-    this.#timer = setInterval(() => void this.#tick(), Math.max(10, Math.floor(this.#interval / 4)))
-    this.#timer.unref()
+    if (this.#ownsPub) this.#pub?.disconnect()
+    this.#sub = undefined
+    this.#pub = undefined
+    this.#ownsPub = false
   }
 
   #ticks = 0
@@ -275,14 +361,17 @@ export class RedisPubSubBus implements BusDriver {
 
   #receive(payload: Buffer): void {
     if (this.#closing) return
+    const ctx = this.#ctx
+    if (!ctx) return
     let m
     try {
       m = decodeMessage(payload)
     } catch {
-      return // not ours, or corrupt: never break the subscription
+      // Something on our own channel we cannot read (corrupt, oversized, a newer writer
+      // under the same channel): an invalidation may have been lost. Treat it as a gap.
+      this.#gap('an unreadable message on the channel')
+      return
     }
-    const ctx = this.#ctx
-    if (!ctx) return
     if (m.op === 'heartbeat') {
       if (m.source !== ctx.source) return
       this.#lastHeard = Date.now()
@@ -291,24 +380,46 @@ export class RedisPubSubBus implements BusDriver {
       }
       return
     }
-    if (m.source !== ctx.source) {
-      const last = this.#lastSeq.get(m.source)
-      this.#lastSeq.set(m.source, Math.max(last ?? 0, m.seq))
-      if (last !== undefined && m.seq > last + 1 && this.#state === BusState.connected) {
-        // A peer's message never reached us: treat it as a gap, then carry on.
-        this.#setState(
-          BusState.degraded,
-          `missed ${m.seq - last - 1} message(s) from a peer`,
-          false,
-        )
-        this.#setState(BusState.connected, 'resynced after a sequence gap', true)
-      }
-    }
+    if (m.source !== ctx.source) this.#checkSequence(m.source, m.seq)
     try {
       ctx.onMessage(m)
     } catch {
       // A handler error never breaks the subscription.
     }
+  }
+
+  /** A jump in a peer's sequence numbers means we missed its messages. */
+  #checkSequence(source: string, seq: number): void {
+    const now = Date.now()
+    const peer = this.#peers.get(source)
+    if (peer === undefined) {
+      if (this.#peers.size >= MAX_PEERS) this.#prunePeers(now)
+      this.#peers.set(source, { seq, at: now })
+      return
+    }
+    const last = peer.seq
+    peer.seq = Math.max(last, seq)
+    peer.at = now
+    if (seq > last + 1) this.#gap(`missed ${seq - last - 1} message(s) from a peer`)
+  }
+
+  /** Forgets peers not heard for PEER_IDLE_MS; if still full, the least recently heard half. */
+  #prunePeers(now: number): void {
+    for (const [source, p] of this.#peers) if (now - p.at > PEER_IDLE_MS) this.#peers.delete(source)
+    if (this.#peers.size < MAX_PEERS) return
+    const byAge = [...this.#peers].sort((a, b) => a[1].at - b[1].at)
+    for (const [source] of byAge.slice(0, byAge.length / 2)) this.#peers.delete(source)
+  }
+
+  #gap(reason: string): void {
+    if (this.#state !== BusState.connected) return
+    this.#setState(BusState.degraded, reason, false)
+    this.#setState(BusState.connected, 'resynced after a gap', true)
+  }
+
+  /** Peers currently remembered for gap detection (tests: the table stays bounded). */
+  get peerCount(): number {
+    return this.#peers.size
   }
 
   #degrade(reason: string): void {
@@ -327,17 +438,11 @@ export class RedisPubSubBus implements BusDriver {
     await this.#send(encodeMessage(message))
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.#closing = true
-    if (this.#timer) clearInterval(this.#timer)
     this.#state = BusState.closed
-    const sub = this.#sub
-    if (sub) {
-      sub.removeAllListeners('close')
-      sub.removeAllListeners('reconnecting')
-      sub.disconnect()
-    }
-    if (this.#ownsPub) this.#pub?.disconnect()
+    this.#teardown()
+    return Promise.resolve()
   }
 }
 

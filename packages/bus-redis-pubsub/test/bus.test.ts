@@ -6,7 +6,7 @@ import { redisL2 } from '@strata/l2-redis'
 import { spawnChild, startRedis, type ChildHandle, type RedisHandle } from '@strata/testing'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { redisPubSubBus } from '../src/index.js'
+import { channelName, encodeMessage, redisPubSubBus, WIRE_VERSION } from '../src/index.js'
 
 const fixture = fileURLToPath(new URL('./fixtures/replica.mjs', import.meta.url))
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -84,6 +84,67 @@ describe('two replicas in this process (separate connections)', () => {
     await a.delete('k')
     await eventually(async () => (await b.get('k')) === undefined, 'B to drop k')
     expect(b.stats().bus.received).toBeGreaterThanOrEqual(3)
+  })
+
+  it('garbage on our own channel is a gap (L1 cleared); forged sources do not grow the peer table without bound', async () => {
+    const a = replica('forge')
+    await a.ready()
+    await a.set('k', 'v')
+    expect(a.stats().l1.entries).toBe(1)
+    const admin = new Redis(redis.url)
+    await admin.publish(channelName('forge'), Buffer.from([WIRE_VERSION, 0xff, 0x00]))
+    await eventually(() => a.stats().bus.resyncedCount === 1, 'the gap')
+    expect(a.stats().l1.entries).toBe(0)
+    // 20 000 forged sources: every one a valid message, each from a "new peer".
+    const bus = redisPubSubBus({ redis: redis.url })
+    const seen: number[] = []
+    await bus.start({
+      channel: 'forge-table',
+      source: 'me',
+      onMessage: () => seen.push(1),
+      onState: () => undefined,
+    })
+    const pipe = admin.pipeline()
+    for (let i = 0; i < 20_000; i++)
+      pipe.publish(
+        channelName('forge-table'),
+        encodeMessage({ op: 'delete', source: `forged-${i}`, seq: 1, ts: 1, keys: ['x'] }),
+      )
+    await pipe.exec()
+    await eventually(() => seen.length === 20_000, 'every forged message')
+    expect(bus.peerCount).toBeLessThanOrEqual(10_000)
+    await bus.close()
+    admin.disconnect()
+  })
+
+  it('Redis down at boot: ready() rejects, L1 lifetimes are clamped meanwhile, the bus connects once Redis is up', async () => {
+    const late = await startRedis()
+    await late.kill()
+    const c = createCache({
+      prefix: 'late',
+      ttl: '1h',
+      degradedL1Ttl: 200,
+      l1: memoryL1(),
+      bus: redisPubSubBus({
+        redis: late.url,
+        startTimeout: 300,
+        heartbeat: { interval: 100, timeout: 300 },
+      }),
+    })
+    c.on('error', () => undefined)
+    await expect(c.ready()).rejects.toMatchObject({ code: 'E_BUS_UNAVAILABLE' })
+    expect(c.stats().bus.state).toBe('connecting')
+    await c.getOrSet('k', () => 'v')
+    expect(await c.get('k')).toBe('v')
+    await sleep(250)
+    expect(await c.get('k')).toBeUndefined() // clamped: no invalidation could have reached us
+    await late.restart()
+    await eventually(() => c.stats().bus.state === 'connected', 'the retried start', 15_000)
+    await c.getOrSet('k', () => 'v2')
+    await sleep(250)
+    expect(await c.get('k')).toBe('v2') // connected: full lifetimes again
+    await c.close()
+    await late.stop()
   })
 
   it('CLIENT KILL TYPE pubsub → degraded (L1 cleared) → resynced after a heartbeat round trip', async () => {

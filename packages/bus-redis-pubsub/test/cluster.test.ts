@@ -54,4 +54,34 @@ describe('sharded pub/sub on a local 3-primary cluster', () => {
     expect(b.stats().bus).toMatchObject({ state: 'connected', degradedCount: 0 })
     await Promise.all(replicas.map((r) => r.close()))
   })
+
+  it('a Cluster client handed over before its slot map loaded: the bus waits for it and every replica hears invalidations', async () => {
+    const replicas: Cache[] = []
+    for (let i = 0; i < 2; i++) {
+      // Not awaited: exactly what `new Cluster(nodes)` passed straight to the drivers does.
+      const c = new Cluster(cluster.nodes, { redisOptions: { maxRetriesPerRequest: 1 } })
+      clients.push(c)
+      const cache = createCache({
+        prefix: 'early',
+        l1: memoryL1(),
+        l2: redisL2({ redis: c, commandTimeout: 1_000 }),
+        bus: redisPubSubBus({ redis: c, heartbeat: { interval: 100, timeout: 500 } }),
+      })
+      cache.on('error', () => undefined)
+      replicas.push(cache)
+    }
+    await Promise.all(replicas.map((r) => r.ready()))
+    const [a, b] = replicas as [Cache, Cache]
+    expect(b.stats().bus.state).toBe('connected')
+    await a.set('k', 'v1')
+    expect(await b.get('k')).toBe('v1')
+    await a.invalidateTags(['none'])
+    await a.set('k', 'v2')
+    const deadline = Date.now() + 5_000
+    let seen: unknown
+    while (Date.now() < deadline && (seen = await b.get('k')) !== 'v2')
+      await new Promise((r) => setTimeout(r, 20))
+    expect(seen).toBe('v2')
+    await Promise.all(replicas.map((r) => r.close()))
+  })
 })

@@ -1,4 +1,5 @@
 import type { BusMessage } from '@strata/core'
+import { Packr } from 'msgpackr'
 import { describe, expect, it } from 'vitest'
 import { channelName, decodeMessage, encodeMessage, WIRE_VERSION } from '../src/index.js'
 
@@ -50,5 +51,19 @@ describe('wire format', () => {
         Buffer.from([WIRE_VERSION, 0x98, 1, 0xa1, 0x73, 1, 1, 0x91, 7, 0xc0, 0xc0, 0xc0]),
       ),
     ).toThrow(/keys/)
+  })
+
+  it('validates every header field: a NaN, fractional or negative seq, an empty or huge source, a bad ts', () => {
+    const body = (seq: unknown, source: unknown = 'r1', ts: unknown = 1) =>
+      Buffer.concat([
+        Buffer.from([WIRE_VERSION]),
+        new Packr({ useRecords: false }).pack([1, source, seq, ts, ['k'], null, null, null]),
+      ])
+    expect(decodeMessage(body(1)).seq).toBe(1)
+    for (const bad of [Number.NaN, 1.5, -1, 0, Infinity, '3'])
+      expect(() => decodeMessage(body(bad))).toThrow(/header/)
+    for (const bad of ['', 'x'.repeat(129), 7])
+      expect(() => decodeMessage(body(1, bad))).toThrow(/header/)
+    expect(() => decodeMessage(body(1, 'r1', Number.NaN))).toThrow(/header/)
   })
 })
