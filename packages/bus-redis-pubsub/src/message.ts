@@ -73,9 +73,10 @@ const MAX_SOURCE = 128
 
 function strings(v: unknown, field: string): string[] | undefined {
   if (v === null || v === undefined) return undefined
-  if (!Array.isArray(v) || !v.every((s) => typeof s === 'string' && s.length > 0))
+  const items: unknown[] | undefined = Array.isArray(v) ? (v as unknown[]) : undefined
+  if (!items?.every((s) => typeof s === 'string' && s.length > 0))
     throw new Error(`[bus-redis-pubsub] bad ${field}`)
-  return v
+  return items as string[]
 }
 
 /** Decodes and validates; throws on anything that is not a message this version wrote. */
