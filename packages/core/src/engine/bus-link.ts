@@ -17,7 +17,7 @@ export class BusLink {
   readonly #publisher: Publisher | undefined
   #local: Invalidation | undefined
   #clampTimer: ReturnType<Shared['o']['clock']['setTimeout']> | undefined
-  #retryTimer: ReturnType<typeof setTimeout> | undefined
+  #retryTimer: ReturnType<Shared['o']['clock']['setTimeout']> | undefined
   #retryDelay = 250
   /** Resolves when the first subscription is live; rejects when the first attempt failed (retries go on). */
   readonly ready: Promise<void>
@@ -75,11 +75,11 @@ export class BusLink {
     if (this.#s.closed) return
     const delay = this.#retryDelay * (0.5 + Math.random())
     this.#retryDelay = Math.min(this.#retryDelay * 2, BusLink.maxRetryDelay)
-    this.#retryTimer = setTimeout(() => {
+    this.#retryTimer = this.#s.o.clock.setTimeout(() => {
       this.#retryTimer = undefined
       if (!this.#s.closed) void this.#start().catch(() => undefined)
     }, delay)
-    this.#retryTimer.unref()
+    this.#retryTimer.unref?.()
   }
 
   publishKeys(op: 'delete' | 'set', keys: readonly string[]): Promise<void> {
@@ -173,7 +173,7 @@ export class BusLink {
 
   async close(): Promise<void> {
     const s = this.#s
-    if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer)
+    if (this.#retryTimer !== undefined) s.o.clock.clearTimeout(this.#retryTimer)
     if (this.#clampTimer) s.o.clock.clearTimeout(this.#clampTimer)
     const dropped = (await this.#publisher?.close()) ?? 0
     if (dropped > 0) {

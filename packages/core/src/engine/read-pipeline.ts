@@ -260,11 +260,11 @@ export class ReadPipeline {
 
   /** At close: every loader's signal is aborted (loaders that honour it end early). */
   abortAll(): void {
+    const err = new CacheError(errors.E_CLOSED, '[core] the cache closed during the load')
     for (const job of this.#running) {
       job.timedOut = true
-      ;(job.controller ??= new AbortController()).abort(
-        new CacheError(errors.E_CLOSED, '[core] the cache is closing'),
-      )
+      ;(job.controller ??= new AbortController()).abort(err)
+      for (const f of job.flights) f.fail(err)
     }
   }
 
