@@ -184,6 +184,90 @@ describe('redisL2 under core', () => {
   })
 })
 
+/** Calls Redis executed per command, from INFO commandstats (scripts' inner commands included). */
+async function commandstats(client: Redis): Promise<Map<string, number>> {
+  const info = await client.info('commandstats')
+  const out = new Map<string, number>()
+  for (const m of info.matchAll(/cmdstat_([a-z|]+):calls=(\d+)/g))
+    out.set(m[1] as string, Number(m[2]))
+  return out
+}
+
+function delta(before: Map<string, number>, after: Map<string, number>): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const [k, v] of after) if (v - (before.get(k) ?? 0) > 0) out[k] = v - (before.get(k) ?? 0)
+  return out
+}
+
+describe('Redis work per operation', () => {
+  it('an L2 hit is one pure read (no lease, no write); a miss takes its lease in the same round trip', async () => {
+    const c = createCache({ prefix: `${run}-work`, l2: redisL2({ redis: redis.url }) })
+    await c.set('k', 'v')
+    await c.getOrSet('k', () => 'loaded') // scripts cached
+    const before = await commandstats(raw)
+    for (let i = 0; i < 200; i++) await c.getOrSet('k', () => 'loaded')
+    const hits = delta(before, await commandstats(raw))
+    expect(hits['set'] ?? 0).toBe(0)
+    expect(hits['sadd'] ?? 0).toBe(0)
+    expect(hits['pexpire'] ?? 0).toBe(0)
+    expect(await raw.exists(`{${run}-work::k}:lease`)).toBe(0)
+    const beforeMiss = await commandstats(raw)
+    await c.getOrSet('cold', () => 'loaded')
+    const miss = delta(beforeMiss, await commandstats(raw))
+    // read script (GET, GET lease, SET lease) + fill script (GET lease, SET value); info itself is counted once
+    expect(miss['evalsha']).toBe(2)
+    expect((miss['get'] ?? 0) + (miss['set'] ?? 0)).toBe(5)
+    await c.close()
+  })
+})
+
+describe('the client Strata is given', () => {
+  it('an ioredis keyPrefix is refused at construction (scripts and SCAN would not apply it)', () => {
+    const prefixed = new Redis(redis.url, { keyPrefix: 'app:', lazyConnect: true })
+    expect(() => redisL2({ redis: prefixed })).toThrow(/keyPrefix/)
+    prefixed.disconnect()
+  })
+
+  it('60 caches created and closed over one shared client leave no listener behind', async () => {
+    const shared = new Redis(redis.url)
+    await new Promise<void>((r) => shared.once('ready', () => r()))
+    const before = shared.listenerCount('ready')
+    for (let i = 0; i < 60; i++) {
+      const c = createCache({ prefix: `${run}-shared`, l2: redisL2({ redis: shared }) })
+      await c.get('k')
+      await c.close()
+    }
+    expect(shared.listenerCount('ready')).toBe(before)
+    expect(shared.status).toBe('ready')
+    shared.disconnect()
+  })
+
+  it('a write issued while Redis is still unreachable at boot times out and is never sent later', async () => {
+    const late = await startRedis()
+    await late.kill()
+    const l2 = redisL2({ redis: late.url, commandTimeout: 100 })
+    await expect(l2.set('boot-key', new Uint8Array([1, 2, 3]), 60_000)).rejects.toMatchObject({
+      code: errors.E_L2_TIMEOUT,
+    })
+    await late.restart()
+    const check = new Redis(late.url)
+    // Once the driver's connection is up, whatever it had queued would have run by now.
+    for (let i = 0; i < 200; i++) {
+      const ok = await l2.get('probe').then(
+        () => true,
+        () => false,
+      )
+      if (ok) break
+      await new Promise((r) => setTimeout(r, 25))
+    }
+    await l2.get('probe')
+    expect(await check.exists('{boot-key}')).toBe(0)
+    check.disconnect()
+    await l2.close()
+    await late.stop()
+  })
+})
+
 describe('failure handling', () => {
   it('breaker opens on a dead Redis, L1 keeps serving, and it recovers on its own', async () => {
     const own = await startRedis()
