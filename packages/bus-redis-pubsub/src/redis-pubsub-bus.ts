@@ -3,7 +3,9 @@ import { Cluster, Redis, type RedisOptions } from 'ioredis'
 import {
   BusState,
   invalidOption,
+  toMs,
   type BusContext,
+  type Duration,
   type BusDriver,
   type BusMessage,
 } from '@strata/core'
@@ -13,9 +15,9 @@ type Client = Redis | Cluster
 
 export interface HeartbeatOptions {
   /** How often a heartbeat is published on the channel (ms). @default 1_000 */
-  interval?: number
+  interval?: Duration
   /** No heartbeat of our own received for this long → DEGRADED (ms). @default 2_000 */
-  timeout?: number
+  timeout?: Duration
 }
 
 export interface RedisPubSubBusOptions {
@@ -27,13 +29,13 @@ export interface RedisPubSubBusOptions {
   /** What core does to L1 on a gap; overrides nothing set explicitly in `createCache`. @default 'clear' */
   onGap?: 'clear' | 'clamp'
   /** A publish that has not answered after this long fails (and core retries it). @default 1_000 */
-  publishTimeout?: number
+  publishTimeout?: Duration
   /**
    * How long `start()` waits for a client that is still connecting (a `Cluster` loading its
    * slot map, a server not up yet) before it fails; core then retries with backoff.
    * @default 10_000
    */
-  startTimeout?: number
+  startTimeout?: Duration
 }
 
 /** Peers remembered for sequence-gap detection at most, and how long an unheard peer is kept. */
@@ -48,9 +50,10 @@ const SUBSCRIBER_DEFAULTS: RedisOptions = {
   retryStrategy: (attempt) => Math.min(attempt * 100, 2_000),
 }
 
-function positive(v: number | undefined, name: string, fallback: number): number {
+function positive(d: Duration | undefined, name: string, fallback: number): number {
+  const v = toMs(d, name, 'bus-redis-pubsub')
   if (v === undefined) return fallback
-  if (!Number.isFinite(v) || v <= 0)
+  if (v <= 0)
     throw invalidOption(
       'bus-redis-pubsub',
       name,
@@ -306,7 +309,7 @@ export class RedisPubSubBus implements BusDriver {
     const pub = this.#pub
     if (!pub || this.#closing) return
     try {
-      const runId = await this.#fetchRunId()
+      const runId = await this.#fetchRunId().catch(() => undefined)
       if (runId !== undefined && this.#runId !== undefined && runId !== this.#runId) {
         this.#runId = runId
         this.#degrade('Redis restarted (run_id changed)')
@@ -333,7 +336,12 @@ export class RedisPubSubBus implements BusDriver {
       if (!target) return undefined
       const info = await this.#withTimeout(target.info('server'))
       return /run_id:(\w+)/.exec(info)?.[1]
-    } catch {
+    } catch (err) {
+      // Without INFO a server restart goes unnoticed: a missing permission fails start().
+      if (/NOPERM/.test(String((err as Error | undefined)?.message)))
+        throw new Error(
+          `[bus-redis-pubsub] the Redis user may not run INFO (restart detection): ${(err as Error).message}`,
+        )
       return undefined
     }
   }

@@ -64,9 +64,13 @@ export class Cache {
     return new Cache(this.#e, this.#ns ? `${this.#ns}/${name}` : name)
   }
 
-  /** Resolves once the bus subscription is live; rejects if the first attempt failed (the bus keeps retrying). */
+  /**
+   * Resolves once the bus subscription is live and the L2 driver's permission probe
+   * passed. Rejects with the first failure (the bus keeps retrying in the background, and
+   * L1 lifetimes stay clamped until it is connected).
+   */
   ready(): Promise<void> {
-    return this.#e.bus.ready
+    return this.#e.ready
   }
 
   /** One L1 lookup with its hit bookkeeping; `NONE` on a miss. Refresh-ahead when `loader` is given. */

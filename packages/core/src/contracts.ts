@@ -115,6 +115,12 @@ export interface L2FillItem extends L2SetItem {
 export interface L2Leases {
   /** Reads `keys` in one round trip; each miss carries a lease token (taken in the same round trip). */
   getManyWithLease(keys: readonly string[]): Promise<L2ReadResult[]>
+  /**
+   * Takes (or joins) the lease of each key whatever the key holds: core calls it when a
+   * read found bytes it cannot serve (expired, tag-invalidated, corrupt), so the fill that
+   * replaces them is guarded like any other.
+   */
+  leaseMany(keys: readonly string[]): Promise<string[]>
   /** Writes each item only while its lease is valid; resolves, per item, whether it was written. */
   fillMany(items: readonly L2FillItem[]): Promise<boolean[]>
 }
@@ -146,6 +152,12 @@ export interface L2Driver {
   readonly name: string
   /** Turns entries into bytes; the driver owns it so every replica agrees on the format. */
   readonly codec: Codec
+  /**
+   * The largest encoded entry the driver reads back (larger bytes are refused as corrupt).
+   * Core's `maxValueBytes` defaults to it and may not exceed it, so nothing is written
+   * that readers would refuse.
+   */
+  readonly maxValueBytes?: number | undefined
   get(key: string): Promise<Uint8Array | undefined>
   getMany(keys: readonly string[]): Promise<(Uint8Array | undefined)[]>
   set(key: string, value: Uint8Array, ttlMs: number): Promise<void>
@@ -157,6 +169,12 @@ export interface L2Driver {
   readonly leases?: L2Leases | undefined
   readonly tags?: L2Tags | undefined
   readonly locks?: L2Locks | undefined
+  /**
+   * Optional: exercises once every command the driver runs (on a probe key of `prefix`)
+   * and rejects naming what is not permitted. Core calls it at start: a missing
+   * permission becomes an `error` event and a rejected `ready()`, never silent misses.
+   */
+  probe?(prefix: string): Promise<void>
   /** Closes connections the driver created (never a client the user passed in). */
   close(): Promise<void>
 }

@@ -71,7 +71,15 @@ export interface CacheStats {
     evictions: Record<string, number>
   }
   /** `pendingRepairs`: keys whose failed L2 write is still to be undone (see docs/l2-redis.md). */
-  l2: { hits: number; misses: number; errors: number; corrupt: number; pendingRepairs: number }
+  /** `probeError`: why the start-up permission probe failed (a Redis ACL), if it did. */
+  l2: {
+    hits: number
+    misses: number
+    errors: number
+    corrupt: number
+    pendingRepairs: number
+    probeError: string | undefined
+  }
   loads: number
   loadErrors: number
   /** Callers that joined another caller's load instead of starting their own. */

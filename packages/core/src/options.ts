@@ -52,7 +52,11 @@ export interface CacheOptions {
   clone?: boolean
   /** Maximum key length in characters. @default 1024 */
   maxKeyLength?: number
-  /** Maximum encoded entry size written to L2. @default 8 MiB */
+  /**
+   * Largest encoded entry written to L2; larger values are refused with E_VALUE_TOO_LARGE.
+   * The one owner of the limit: it may not exceed what the L2 driver reads back.
+   * @default the L2 driver's `maxValueBytes`, else 8 MiB
+   */
   maxValueBytes?: number
   /**
    * With `onGap: 'clamp'` a degraded bus caps L1 lifetimes at this value instead of clearing L1.
@@ -139,8 +143,19 @@ function positiveInt(value: number | undefined, option: string, fallback: number
 }
 
 /** Validates everything at construction, naming the option that is wrong. */
+/** `null` is never a value for an option: refused naming it (undefined means "the default"). */
+function rejectNulls(o: object, path: string): void {
+  for (const [k, v] of Object.entries(o)) {
+    if (v === null)
+      throw invalidOption('core', `${path}${k}`, 'must not be null (leave it out for the default)')
+  }
+}
+
 export function resolveOptions(options: CacheOptions): ResolvedOptions {
-  if (typeof options !== 'object') throw invalidOption('core', 'options', 'must be an object')
+  if (typeof options !== 'object' || (options as CacheOptions | null) === null)
+    throw invalidOption('core', 'options', 'must be an object')
+  rejectNulls(options, '')
+  if (options.timeouts !== undefined) rejectNulls(options.timeouts, 'timeouts.')
   const { l1, l2, bus } = options
   if (!l1 && !l2) {
     throw new CacheError(
@@ -201,7 +216,7 @@ export function resolveOptions(options: CacheOptions): ResolvedOptions {
     refreshAhead,
     clone: options.clone ?? false,
     maxKeyLength: positiveInt(options.maxKeyLength, 'maxKeyLength', 1024),
-    maxValueBytes: positiveInt(options.maxValueBytes, 'maxValueBytes', 8 * 1024 * 1024),
+    maxValueBytes: resolveMaxValueBytes(options.maxValueBytes, l2),
     degradedL1Ttl: toMs(options.degradedL1Ttl, 'degradedL1Ttl') ?? 1_000,
     onGap,
     distributedLock,
@@ -209,6 +224,19 @@ export function resolveOptions(options: CacheOptions): ResolvedOptions {
     clock: options.clock ?? systemClock,
     telemetry: resolveTelemetry(options.telemetry),
   }
+}
+
+function resolveMaxValueBytes(value: number | undefined, l2: L2Driver | undefined): number {
+  const readable = l2?.maxValueBytes
+  const max = positiveInt(value, 'maxValueBytes', readable ?? 8 * 1024 * 1024)
+  if (readable !== undefined && max > readable) {
+    throw invalidOption(
+      'core',
+      'maxValueBytes',
+      `(${max}) is above what the ${l2?.name ?? 'L2'} driver reads back (${readable}): raise the driver's maxValueBytes too`,
+    )
+  }
+  return max
 }
 
 function resolveTelemetry(t: boolean | TelemetryOptions | undefined): false | TelemetryOptions {
@@ -255,6 +283,8 @@ export interface CallPolicy {
 }
 
 export function resolveCall(base: ResolvedOptions, o: EntryOptions | undefined): CallPolicy {
+  if (o !== undefined && (typeof o !== 'object' || (o as EntryOptions | null) === null))
+    throw invalidOption('core', 'options', 'must be an object')
   if (o === undefined) {
     return {
       ttl: base.ttl,
@@ -271,9 +301,21 @@ export function resolveCall(base: ResolvedOptions, o: EntryOptions | undefined):
   if (ttl <= 0) throw invalidOption('core', 'ttl', 'must be greater than 0')
   const tags = o.tags === undefined || o.tags.length === 0 ? NO_TAGS : o.tags
   assertTags(tags)
+  rejectNulls(o, '')
+  if (o.timeouts !== undefined) rejectNulls(o.timeouts, 'timeouts.')
   const distributedLock = o.distributedLock ?? base.distributedLock
   if (distributedLock && !base.l2?.locks) {
     throw invalidOption('core', 'distributedLock', 'needs an `l2` driver with lock support')
+  }
+  const soft = toMs(o.timeouts?.soft, 'timeouts.soft') ?? base.soft
+  const hard = toMs(o.timeouts?.hard, 'timeouts.hard') ?? base.hard
+  // The same rule as at construction, for the merged per-call values.
+  if (soft > 0 && hard > 0 && soft >= hard) {
+    throw invalidOption(
+      'core',
+      'timeouts.soft',
+      `must be shorter than timeouts.hard (${soft} >= ${hard})`,
+    )
   }
   return {
     ttl,
@@ -281,8 +323,8 @@ export function resolveCall(base: ResolvedOptions, o: EntryOptions | undefined):
     grace: toMs(o.grace, 'grace') ?? base.grace,
     negativeTtl: toMs(o.negativeTtl, 'negativeTtl') ?? base.negativeTtl,
     tags,
-    soft: toMs(o.timeouts?.soft, 'timeouts.soft') ?? base.soft,
-    hard: toMs(o.timeouts?.hard, 'timeouts.hard') ?? base.hard,
+    soft,
+    hard,
     distributedLock,
   }
 }

@@ -88,6 +88,40 @@ describe('1. batch fills', () => {
   })
 })
 
+describe('1b. fills that replace bytes L2 cannot serve', () => {
+  for (const [what, prepare] of [
+    ['an entry past its TTL (within grace)', (f: Fleet) => f.clock.advance(1_001)],
+    ['a tag-invalidated entry', async (_f: Fleet, w: Cache) => w.invalidateTags(['t'])],
+  ] as const) {
+    it(`the reload of ${what} is lease-guarded: a write during the load wins`, async () => {
+      const f = fleet()
+      const [r, w] = [
+        f.replica({ ttl: 1_000, grace: '1h' }),
+        f.replica({ ttl: 1_000, grace: '1h', bus: undefined }),
+      ]
+      let loads = 0
+      await w.set('k', 'v1', { tags: ['t'] })
+      await prepare(f, w)
+      const gate = deferred<void>()
+      const read = r.getOrSet(
+        'k',
+        async () => {
+          loads++
+          await gate.promise // read the source (v1) before the write
+          return 'v1-reloaded'
+        },
+        { tags: ['t'] },
+      )
+      await settle()
+      await w.set('k', 'v2', { tags: ['t'] })
+      gate.resolve()
+      await read
+      expect(loads).toBe(1)
+      expect(await l2View(f, 'k')).toBe('v2')
+    })
+  }
+})
+
 describe('2. tag versions are read before the source', () => {
   it('an invalidateTags during a getOrSetMany load wins', async () => {
     const f = fleet()

@@ -5,7 +5,9 @@ import {
   CacheError,
   errors,
   invalidOption,
+  toMs,
   type Codec,
+  type Duration,
   type L2Driver,
   type L2FillItem,
   type L2Leases,
@@ -21,6 +23,7 @@ import {
   EXTEND_LOCK,
   FILL_MANY_WITH_LEASE,
   GET_MANY_WITH_LEASE,
+  LEASE_MANY,
   RELEASE_LOCK,
   TAG_VERSIONS,
   type Script,
@@ -50,13 +53,17 @@ export interface RedisL2Options {
   redis: string | RedisOptions | Redis | Cluster
   /** @default 'msgpack' */
   codec?: 'msgpack' | 'json' | Codec
-  /** Every command fails with E_L2_TIMEOUT after this many ms. @default 200 */
-  commandTimeout?: number
-  /** Entries larger than this are refused on write and on read. @default 8 MiB */
+  /** Every command fails with E_L2_TIMEOUT after this long. @default 200 (ms) */
+  commandTimeout?: Duration
+  /**
+   * Entries larger than this are refused when read back (counted as corrupt). Core's
+   * `maxValueBytes` (the write limit) defaults to this value and may not exceed it.
+   * @default 8 MiB
+   */
   maxValueBytes?: number
   breaker?: BreakerOptions
-  /** How long a lease (guarded fill token) lives. @default 30_000 */
-  leaseTtl?: number
+  /** How long a lease (guarded fill token) lives. @default '30s' */
+  leaseTtl?: Duration
   /**
    * ioredis auto-pipelining on the connection Strata creates: commands issued in the same
    * tick share one write. Raises throughput under concurrency; costs a little latency on
@@ -183,6 +190,9 @@ export class RedisL2 implements L2Driver {
   readonly #owned: boolean
   readonly #timeout: number
   readonly #maxValueBytes: number
+  get maxValueBytes(): number {
+    return this.#maxValueBytes
+  }
   readonly #leaseTtl: number
   readonly #isCluster: boolean
   #everReady: Promise<void> | undefined
@@ -203,8 +213,8 @@ export class RedisL2 implements L2Driver {
       )
     }
     const { redis } = options
-    this.#timeout = options.commandTimeout ?? 200
-    if (!Number.isFinite(this.#timeout) || this.#timeout <= 0) {
+    this.#timeout = toMs(options.commandTimeout, 'commandTimeout', 'l2-redis') ?? 200
+    if (this.#timeout <= 0) {
       throw invalidOption(
         'l2-redis',
         'commandTimeout',
@@ -215,7 +225,8 @@ export class RedisL2 implements L2Driver {
     if (!Number.isSafeInteger(this.#maxValueBytes) || this.#maxValueBytes <= 0) {
       throw invalidOption('l2-redis', 'maxValueBytes', 'must be a positive integer')
     }
-    this.#leaseTtl = options.leaseTtl ?? 30_000
+    this.#leaseTtl = toMs(options.leaseTtl, 'leaseTtl', 'l2-redis') ?? 30_000
+    if (this.#leaseTtl <= 0) throw invalidOption('l2-redis', 'leaseTtl', 'must be greater than 0')
     this.#deadlines = new Deadlines(this.#timeout)
     const codec = options.codec ?? 'msgpack'
     if (codec === 'msgpack') this.codec = msgpackCodec({ maxBytes: this.#maxValueBytes })
@@ -268,6 +279,7 @@ export class RedisL2 implements L2Driver {
     this.breaker = new Breaker(options.breaker ?? {})
     this.leases = {
       getManyWithLease: (keys) => this.#getManyWithLease(keys),
+      leaseMany: (keys) => this.#leaseMany(keys),
       fillMany: (items) => this.#fillMany(items),
     }
     this.tags = {
@@ -368,7 +380,8 @@ export class RedisL2 implements L2Driver {
     if (value.length > this.#maxValueBytes) {
       throw new CacheError(
         errors.E_VALUE_TOO_LARGE,
-        `[l2-redis] value for "${key}" is ${value.length} bytes, over maxValueBytes (${this.#maxValueBytes})`,
+        `[l2-redis] a value is ${value.length} bytes, over maxValueBytes (${this.#maxValueBytes})`,
+        { key },
       )
     }
   }
@@ -417,6 +430,26 @@ export class RedisL2 implements L2Driver {
             const token = r[2 * j + 1]
             out[g.i] = value !== undefined ? { value } : { value, token: token?.toString() }
           })
+        }),
+      )
+      return out
+    })
+  }
+
+  #leaseMany(keys: readonly string[]): Promise<string[]> {
+    if (keys.length === 0) return Promise.resolve([])
+    const indexed = keys.map((k, i) => ({ key: RedisL2.valueKey(k), i }))
+    return this.#run('lease', async (c) => {
+      const out = new Array<string>(keys.length)
+      await Promise.all(
+        this.#bySlot(indexed).map(async (group) => {
+          const r = (await this.#evalsha(
+            c,
+            LEASE_MANY,
+            group.map((g) => `${g.key}:lease`),
+            [`${nextToken()}:`, this.#leaseTtl],
+          )) as Buffer[]
+          group.forEach((g, j) => (out[g.i] = String(r[j])))
         }),
       )
       return out
@@ -607,6 +640,51 @@ export class RedisL2 implements L2Driver {
     return this.#run('release lock', async (c) => {
       await this.#evalsha(c, RELEASE_LOCK, [`${RedisL2.valueKey(key)}:lock`], [token])
     })
+  }
+
+  /**
+   * Runs every command family the driver uses once, on probe keys under `prefix`, so a
+   * user without a permission (ACL) learns it at start instead of through silent misses.
+   */
+  async probe(prefix: string): Promise<void> {
+    const key = `${prefix}:__strata-probe`
+    const tag = `${prefix}:__strata-probe`
+    const steps: [string, () => Promise<unknown>][] = [
+      ['GET, SET (lease read script)', () => this.#getManyWithLease([key])],
+      ['SET PX, UNLINK (writes)', () => this.set(key, new Uint8Array([0]), 1_000)],
+      ['MGET', () => this.getMany([key, key])],
+      ['UNLINK', () => this.delete([key])],
+      [
+        'GET, SET, TIME (tag scripts)',
+        () => this.#tagVersions([tag]).then(() => this.#bumpTags([tag])),
+      ],
+      [
+        'SET NX, GET, PEXPIRE, DEL (lock scripts)',
+        async () => {
+          const t = await this.#tryLock(key, 1_000)
+          if (t !== undefined) {
+            await this.#extendLock(key, t, 1_000)
+            await this.#releaseLock(key, t)
+          }
+        },
+      ],
+    ]
+    for (const [what, step] of steps) {
+      try {
+        await step()
+      } catch (err) {
+        const cause = (err as { cause?: unknown }).cause ?? err
+        const text = String((cause as Error | undefined)?.message ?? cause)
+        if (/NOPERM|NOAUTH|WRONGPASS|can't run this command|no permissions/i.test(text)) {
+          throw new CacheError(
+            errors.E_NO_PERMISSION,
+            `[l2-redis] the Redis user may not run ${what}: ${text} (see docs/operations.md for the ACL Strata needs)`,
+            { cause },
+          )
+        }
+        throw err
+      }
+    }
   }
 
   async close(): Promise<void> {

@@ -34,6 +34,23 @@ return out
 `)
 
 /**
+ * KEYS: lease1, lease2, … (one slot); ARGV[1] token prefix, ARGV[2] lease ttl ms. Takes or
+ * joins each key's lease whatever the value holds (core found bytes it cannot serve).
+ */
+export const LEASE_MANY = script(`
+local out = {}
+for i = 1, #KEYS do
+  local t = redis.call('GET', KEYS[i])
+  if not t then
+    t = ARGV[1] .. i
+    redis.call('SET', KEYS[i], t, 'PX', ARGV[2])
+  end
+  out[i] = t
+end
+return out
+`)
+
+/**
  * KEYS: value1, lease1, … (one slot); ARGV: token1, bytes1, ttl1, token2, … Writes each
  * value only while its lease still holds the token (no write or delete since the miss).
  * The lease stays for the other missers that share it. Returns 1/0 per item.

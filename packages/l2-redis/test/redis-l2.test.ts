@@ -201,7 +201,11 @@ function delta(before: Map<string, number>, after: Map<string, number>): Record<
 
 describe('Redis work per operation', () => {
   it('an L2 hit is one pure read (no lease, no write); a miss takes its lease in the same round trip', async () => {
-    const c = createCache({ prefix: `${run}-work`, l2: redisL2({ redis: redis.url }) })
+    // A server of its own: commandstats must see this cache's commands only.
+    const own = await startRedis()
+    const raw = new Redis(own.url)
+    const c = createCache({ prefix: `${run}-work`, l2: redisL2({ redis: own.url }) })
+    await c.ready() // the start-up permission probe has run
     await c.set('k', 'v')
     await c.getOrSet('k', () => 'loaded') // scripts cached
     const before = await commandstats(raw)
@@ -218,6 +222,8 @@ describe('Redis work per operation', () => {
     expect(miss['evalsha']).toBe(2)
     expect((miss['get'] ?? 0) + (miss['set'] ?? 0)).toBe(5)
     await c.close()
+    raw.disconnect()
+    await own.stop()
   })
 })
 

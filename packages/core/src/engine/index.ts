@@ -45,6 +45,7 @@
  * [2] Redis docs, "Client-side caching", the section on connection loss and flushing.
  */
 import type { EvictionReason } from '../contracts.js'
+import { CacheError, errors } from '../errors.js'
 import type { CacheStats } from '../events.js'
 import type { ResolvedOptions } from '../options.js'
 import { Telemetry } from '../telemetry.js'
@@ -62,7 +63,10 @@ export { NONE } from './l1.js'
 export type { EngineHooks } from './shared.js'
 export type { LoaderContext, Loader, BatchLoader, Source } from './loader.js'
 
-/** How long `close()` waits for loads and writes in flight before it closes the drivers. */
+/** Background probe attempts when Redis could not be reached at start. */
+const PROBE_RETRIES = 10
+
+/** How long `close()` waits for writes in flight before it closes the drivers. */
 const CLOSE_TIMEOUT = 5_000
 
 export class Engine {
@@ -74,6 +78,8 @@ export class Engine {
   readonly bus: BusLink
   readonly #repair: Repair | undefined
   #closing: Promise<void> | undefined
+  /** Bus subscription live and the L2 permission probe passed; rejects with the first failure. */
+  readonly ready: Promise<void>
 
   constructor(o: ResolvedOptions) {
     const tel = new Telemetry(o.telemetry !== false, o.telemetry || {}, o.name, {
@@ -93,6 +99,33 @@ export class Engine {
     this.#repair = this.l2 ? new Repair(s, this.l2, local, this.bus) : undefined
     this.reads = new ReadPipeline(s, this.l1, this.l2, loaders)
     this.writes = new WritePipeline(s, this.l1, this.l2, loaders, local, this.bus, this.#repair)
+    this.ready = Promise.all([this.bus.ready, this.#probe()]).then(() => undefined)
+    this.ready.catch(() => undefined)
+  }
+
+  /**
+   * Once at start: a missing Redis permission is an error event, `stats().l2.probeError`
+   * and a rejected ready(). A probe that could not reach Redis (down at boot) is retried
+   * in the background, a few times, without holding ready() back.
+   */
+  async #probe(attempt = 0): Promise<void> {
+    const driver = this.l2?.driver
+    if (!driver?.probe || this.s.closed) return
+    try {
+      await driver.probe(this.s.o.prefix)
+    } catch (err) {
+      if (CacheError.is(err, errors.E_NO_PERMISSION)) {
+        this.s.probeError = this.s.report(err, 'l2.probe').message
+        throw err
+      }
+      if (attempt < PROBE_RETRIES) {
+        const t = this.s.o.clock.setTimeout(
+          () => void this.#probe(attempt + 1).catch(() => undefined),
+          1_000,
+        )
+        t.unref?.()
+      }
+    }
   }
 
   #onEvict(key: string, reason: EvictionReason): void {
@@ -120,6 +153,7 @@ export class Engine {
         errors: c.l2Errors,
         corrupt: c.corrupt,
         pendingRepairs: this.#repair?.pending ?? 0,
+        probeError: this.s.probeError,
       },
       loads: c.loads,
       loadErrors: c.loadErrors,
@@ -140,9 +174,10 @@ export class Engine {
   }
 
   /**
-   * Idempotent. Stops new work, aborts loaders' signals, waits (bounded) for loads and
-   * writes in flight, then closes the bus (publishing what is queued, bounded) and every
-   * connection Strata created.
+   * Idempotent. Stops new work, aborts loads in flight (their loaders' signals abort and
+   * their callers get E_CLOSED; a loader that ignores its signal runs on but its result is
+   * discarded), waits (bounded) for writes in flight, then closes the bus (publishing what
+   * is queued, bounded) and every connection Strata created.
    */
   close(): Promise<void> {
     this.#closing ??= this.#close()
@@ -155,7 +190,7 @@ export class Engine {
     s.tel.close()
     this.#repair?.close()
     this.reads.abortAll()
-    const pending = [...this.reads.jobs, ...this.writes.inFlight]
+    const pending = [...this.writes.inFlight]
     if (pending.length > 0) {
       let timer: ReturnType<typeof setTimeout> | undefined
       await Promise.race([

@@ -110,11 +110,41 @@ export class L2Tier {
         return { entry, token: r.token }
       })
       await this.#dropStaleTags(answers)
+      if (leases) await this.#leaseUnservable(full, raw, answers, leases)
       return answers
     } catch (err) {
       s.l2Failure(err, 'l2.get', keys.length === 1 ? keys[0] : undefined)
       return keys.map(() => NO_ANSWER)
     }
+  }
+
+  /**
+   * Bytes were there, so the read took no lease, but they cannot be served (expired
+   * within grace, tag-invalidated, corrupt): the load that replaces them must be guarded
+   * too, or a slow loader could overwrite a newer write with an older value. One more
+   * round trip, on this path only.
+   */
+  async #leaseUnservable(
+    full: readonly string[],
+    raw: readonly { value: Uint8Array | undefined; token?: string | undefined }[],
+    answers: L2Answer[],
+    leases: NonNullable<L2Driver['leases']>,
+  ): Promise<void> {
+    const now = this.#s.o.clock.now()
+    const idx: number[] = []
+    answers.forEach((a, i) => {
+      if (
+        a.token === undefined &&
+        raw[i]?.value !== undefined &&
+        !(a.entry && a.entry.freshUntil > now)
+      )
+        idx.push(i)
+    })
+    if (idx.length === 0) return
+    const tokens = await this.span('lease', () =>
+      leases.leaseMany(idx.map((i) => full[i] as string)),
+    )
+    idx.forEach((i, j) => ((answers[i] as L2Answer).token = tokens[j]))
   }
 
   /** Entries written under a tag version that is no longer current are misses. */

@@ -42,7 +42,6 @@ export class ReadPipeline {
   readonly #l2: L2Tier | undefined
   readonly #loaders: Loaders
   readonly flights = new Map<string, Flight>()
-  readonly jobs = new Set<Promise<void>>()
   readonly #running = new Set<Job>()
 
   constructor(shared: Shared, l1: L1Tier | undefined, l2: L2Tier | undefined, loaders: Loaders) {
@@ -240,7 +239,8 @@ export class ReadPipeline {
       controller: undefined,
     }
     keys.forEach((k, j) => this.flights.set(k, job.flights[j] as Flight))
-    const done = this.#run(job)
+    this.#running.add(job)
+    void this.#run(job)
       .catch((err: unknown) => {
         for (const f of job.flights) f.fail(err)
       })
@@ -250,11 +250,8 @@ export class ReadPipeline {
           s.guard.end(k)
           if (this.flights.get(k) === job.flights[j]) this.flights.delete(k)
         })
-        this.jobs.delete(done)
+        this.#running.delete(job)
       })
-    this.jobs.add(done)
-    this.#running.add(job)
-    void done.then(() => this.#running.delete(job))
     return job
   }
 

@@ -33,6 +33,8 @@ export class Shared {
   /** The bus state as core last heard it ('none' without a bus). */
   busState: BusState | 'none'
   closed = false
+  /** Why the L2 permission probe failed at start (undefined when it passed or never ran). */
+  probeError: string | undefined
 
   constructor(o: ResolvedOptions, tel: Telemetry) {
     this.o = o

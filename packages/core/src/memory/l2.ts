@@ -54,6 +54,7 @@ export class MemoryL2 implements L2Driver {
     this.#leaseTtl = toMs(options.leaseTtl, 'leaseTtl', 'memory-l2') ?? 30_000
     this.leases = {
       getManyWithLease: (keys) => Promise.resolve(keys.map((k) => this.#getWithLease(k))),
+      leaseMany: (keys) => Promise.resolve(keys.map((k) => this.#lease(k))),
       fillMany: (items) => Promise.resolve(items.map((i) => this.#fill(i))),
     }
     this.tags = {
@@ -123,13 +124,17 @@ export class MemoryL2 implements L2Driver {
   #getWithLease(key: string): L2ReadResult {
     const value = this.#read(key)
     if (value !== undefined) return { value }
+    return { value, token: this.#lease(key) }
+  }
+
+  #lease(key: string): string {
     const now = this.#clock.now()
     let lease = this.#leases.get(key)
     if (!lease || lease.expiresAt <= now) {
       lease = { token: `t${++this.#tokenSeq}`, expiresAt: now + this.#leaseTtl }
       this.#leases.set(key, lease)
     }
-    return { value, token: lease.token }
+    return lease.token
   }
 
   #fill(item: L2FillItem): boolean {

@@ -123,6 +123,14 @@ export function l2DriverSuite(name: string, options: L2SuiteOptions): void {
       const third = await one()
       expect(await fill(third.token, 'ok')).toBe(true)
       expect(text(await l2.get(k))).toBe('ok')
+      // Bytes core cannot serve (expired, tag-invalidated): leaseMany takes a lease anyway.
+      const [forced] = await leases.leaseMany([k])
+      expect(forced).toBeDefined()
+      expect(await fill(forced, 'reloaded')).toBe(true)
+      const [revoked] = await leases.leaseMany([k])
+      await l2.set(k, bytes('newer'), 10_000)
+      expect(await fill(revoked, 'older')).toBe(false)
+      expect(text(await l2.get(k))).toBe('newer')
       // Many keys in one call: each miss its own token, hits none.
       const [a, b] = [p('lease-a'), p('lease-b')]
       await l2.set(a, bytes('A'), 10_000)

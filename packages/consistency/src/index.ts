@@ -1,0 +1,10 @@
+export { analyze, type Figures, type ReadRecord, type WriteRecord } from './analyze.js'
+export {
+  runScenario,
+  summary,
+  SCENARIOS,
+  type Report,
+  type RunOptions,
+  type ScenarioName,
+} from './run.js'
+export type { WorkloadSpec, WorkloadResult } from './protocol.js'

@@ -1,0 +1,202 @@
+/**
+ * One replica process of the consistency checker: its own event loop, its own
+ * connections, a cache with L1 + L2 + bus, and a workload against a versioned source
+ * of truth kept in another Redis (never faulted). Driven over IPC by run.ts.
+ */
+import { setTimeout as sleep } from 'node:timers/promises'
+import { redisPubSubBus } from '@strata/bus-redis-pubsub'
+import { createCache, type Cache } from '@strata/core'
+import { memoryL1 } from '@strata/l1-memory'
+import { redisL2 } from '@strata/l2-redis'
+import { Redis } from 'ioredis'
+import type { WorkloadResult, WorkloadSpec } from './protocol.js'
+
+type Versioned = { v: number }
+
+const cacheUrl = process.env['CACHE_REDIS_URL'] as string
+const truth = new Redis(process.env['TRUTH_REDIS_URL'] as string)
+let cache: Cache
+let ns: Cache
+let delay = 5
+const events: string[] = []
+const now = () => performance.timeOrigin + performance.now()
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0
+  return () => (s = (Math.imul(s, 1_103_515_245) + 12_345) >>> 0) / 2 ** 32
+}
+
+/** Reads the source, then takes `delay` ms before returning (the window a write can race). */
+function loader(truthKey: string): () => Promise<Versioned> {
+  return async () => {
+    const v = Number((await truth.get(truthKey)) ?? 0)
+    await sleep(delay)
+    return { v }
+  }
+}
+
+const tagOf = (i: number, groups: number) => `g${i % groups}`
+
+const handlers: Record<string, (msg: Record<string, unknown>) => unknown> = {
+  async init(msg) {
+    const prefix = msg['prefix'] as string
+    cache = createCache({
+      prefix,
+      ttl: '1h',
+      l1: memoryL1({ maxEntries: 100_000 }),
+      l2: redisL2({
+        redis: cacheUrl,
+        commandTimeout: 300,
+        breaker: { failures: 50, openFor: 200 },
+      }),
+      bus: redisPubSubBus({ redis: cacheUrl, heartbeat: { interval: 200, timeout: 600 } }),
+    })
+    ns = cache.namespace('ns')
+    cache.on('error', () => undefined)
+    cache.on('bus:degraded', (e) => events.push(`degraded: ${e.reason}`))
+    cache.on('bus:resynced', (e) => events.push(`resynced: ${e.reason}`))
+    await cache.ready()
+    return cache.stats().bus.state
+  },
+
+  async run(msg) {
+    const spec = msg['spec'] as WorkloadSpec
+    delay = spec.loaderDelayMs
+    const random = rng(spec.seed)
+    const pick = (n: number) => Math.floor(random() * n)
+    const owned = (n: number) => {
+      // A key this replica writes: only its owner writes a key, one write at a time, so
+      // two writers' cache updates can never land in the opposite order of their source writes.
+      const i = pick(Math.ceil(n / spec.replicas)) * spec.replicas + spec.replica
+      return i < n ? i : spec.replica
+    }
+    const result: WorkloadResult = { reads: [], writes: [], failedWrites: 0, readErrors: 0, ops: 0 }
+    const chains = new Map<string, Promise<void>>()
+    const serial = (key: string, fn: () => Promise<void>) => {
+      const next = (chains.get(key) ?? Promise.resolve()).then(fn, fn)
+      chains.set(key, next)
+      return next
+    }
+    const deadline = Date.now() + spec.maxMs
+    let remaining = spec.ops
+
+    const write = async () => {
+      if (random() < 0.5) {
+        const i = owned(spec.rootKeys)
+        const key = `k${i}`
+        const del = random() < 0.5
+        await serial(key, async () => {
+          const v = await truth.incr(`truth:${key}`)
+          try {
+            if (del) await cache.delete(key)
+            else await cache.set(key, { v })
+            result.writes.push([key, v, now(), del ? 'delete' : 'set'])
+          } catch {
+            result.failedWrites++
+          }
+        })
+      } else {
+        const i = owned(spec.taggedKeys)
+        const key = `t${i}`
+        const tag = tagOf(i, spec.tagGroups)
+        const viaTag = random() < 0.5
+        await serial(key, async () => {
+          const v = await truth.incr(`truth:${key}`)
+          try {
+            if (viaTag) await ns.invalidateTags([tag])
+            else await ns.set(key, { v }, { tags: [tag] })
+            result.writes.push([`ns:${key}`, v, now(), viaTag ? 'invalidateTags' : 'set'])
+          } catch {
+            result.failedWrites++
+          }
+        })
+      }
+    }
+
+    const read = async () => {
+      const r = random()
+      const start = now()
+      try {
+        if (r < 0.45) {
+          const key = `k${pick(spec.rootKeys)}`
+          const got = await cache.getOrSet(key, loader(`truth:${key}`))
+          result.reads.push([key, got.v, start, 'getOrSet'])
+        } else if (r < 0.65) {
+          const keys = [...new Set(Array.from({ length: 4 }, () => `k${pick(spec.rootKeys)}`))]
+          const got = await cache.getOrSetMany<Versioned>(keys, async (missing) => {
+            const values = await truth.mget(...missing.map((k) => `truth:${k}`))
+            await sleep(delay)
+            return new Map(missing.map((k, j) => [k, { v: Number(values[j] ?? 0) }]))
+          })
+          keys.forEach((k, j) =>
+            result.reads.push([k, (got[j] as Versioned).v, start, 'getOrSetMany']),
+          )
+        } else {
+          const i = pick(spec.taggedKeys)
+          const key = `t${i}`
+          const got = await ns.getOrSet(key, loader(`truth:${key}`), {
+            tags: [tagOf(i, spec.tagGroups)],
+          })
+          result.reads.push([`ns:${key}`, got.v, start, 'tagged'])
+        }
+      } catch {
+        result.readErrors++
+      }
+    }
+
+    const worker = async () => {
+      while (remaining > 0 && Date.now() < deadline) {
+        remaining--
+        result.ops++
+        await (random() < spec.writeShare ? write() : read())
+      }
+    }
+    await Promise.all(Array.from({ length: spec.concurrency }, worker))
+    await Promise.all(chains.values())
+    return result
+  },
+
+  /** After the quiesce: every key read through the cache, compared with the source. */
+  async check(msg) {
+    const rootKeys = msg['rootKeys'] as number
+    const taggedKeys = msg['taggedKeys'] as number
+    const tagGroups = msg['tagGroups'] as number
+    const wrong: [string, number, number][] = []
+    for (let i = 0; i < rootKeys; i++) {
+      const key = `k${i}`
+      const got = await cache.getOrSet(key, loader(`truth:${key}`))
+      const want = Number((await truth.get(`truth:${key}`)) ?? 0)
+      if (got.v !== want) wrong.push([key, got.v, want])
+    }
+    for (let i = 0; i < taggedKeys; i++) {
+      const key = `t${i}`
+      const got = await ns.getOrSet(key, loader(`truth:${key}`), { tags: [tagOf(i, tagGroups)] })
+      const want = Number((await truth.get(`truth:${key}`)) ?? 0)
+      if (got.v !== want) wrong.push([`ns:${key}`, got.v, want])
+    }
+    return wrong
+  },
+
+  stats() {
+    return { stats: cache.stats(), events }
+  },
+
+  async close() {
+    await cache.close()
+    truth.disconnect()
+    return true
+  },
+}
+
+process.on('message', (raw) => {
+  const msg = raw as Record<string, unknown> & { id: number; cmd: string }
+  const handler = handlers[msg.cmd]
+  void (async () => {
+    try {
+      if (!handler) throw new Error(`unknown command ${msg.cmd}`)
+      process.send?.({ id: msg.id, result: await handler(msg) })
+    } catch (err) {
+      process.send?.({ id: msg.id, error: String((err as Error).stack ?? err) })
+    }
+  })()
+})

@@ -1,0 +1,180 @@
+import { fileURLToPath } from 'node:url'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { spawnChild, startRedis, type ChildHandle, type RedisHandle } from '@strata/testing'
+import { Redis } from 'ioredis'
+import { analyze, type Figures, type ReadRecord, type WriteRecord } from './analyze.js'
+import type { WorkloadResult, WorkloadSpec } from './protocol.js'
+
+/** Built next to this file (src/ and dist/ are both one level below the package). */
+const REPLICA = fileURLToPath(new URL('../dist/replica.js', import.meta.url))
+
+export const SCENARIOS = {
+  /** No fault. */
+  none: { faults: 0 },
+  /** `CLIENT KILL TYPE pubsub` three times under load. */
+  'pubsub-killed': { faults: 3 },
+  /** The cache's redis-server SIGKILLed and started again, empty, on the same port. */
+  'redis-restarted-empty': { faults: 1 },
+  /** The cache's redis-server frozen (SIGSTOP) for 1.5 s. */
+  'redis-frozen': { faults: 1 },
+} as const
+export type ScenarioName = keyof typeof SCENARIOS
+
+export interface RunOptions {
+  replicas?: number
+  /** Operations per replica, and the time bound of the load phase. */
+  opsPerReplica?: number
+  maxMs?: number
+  /** Quiet time before the permanent-staleness check. @default 2 000 */
+  quiesceMs?: number
+  log?: (line: string) => void
+}
+
+export interface Report {
+  scenario: ScenarioName
+  replicas: number
+  figures: Figures
+  /** Keys some replica still served old after the quiesce: [key, served, source]. */
+  permanentlyStale: [string, number, number][]
+  failedWrites: number
+  readErrors: number
+  ops: number
+  loadMs: number
+  degraded: number
+  resynced: number
+}
+
+const KEYS = { rootKeys: 200, taggedKeys: 100, tagGroups: 10 }
+
+async function fault(name: ScenarioName, redis: RedisHandle): Promise<void> {
+  switch (name) {
+    case 'pubsub-killed': {
+      const admin = new Redis(redis.url)
+      await admin.client('KILL', 'TYPE', 'pubsub')
+      admin.disconnect()
+      return
+    }
+    case 'redis-restarted-empty':
+      await redis.restart()
+      return
+    case 'redis-frozen':
+      await redis.freeze()
+      await sleep(1_500)
+      await redis.thaw()
+      return
+    case 'none':
+      return
+  }
+}
+
+/**
+ * Runs one scenario: a cache Redis and a source-of-truth Redis (both started here, on
+ * loopback), `replicas` real processes running the workload, the scenario's faults spread
+ * over the load, a quiesce, then every key checked on every replica against the source.
+ */
+export async function runScenario(name: ScenarioName, options: RunOptions = {}): Promise<Report> {
+  const replicas = options.replicas ?? 4
+  const opsPerReplica = options.opsPerReplica ?? 6_000
+  const maxMs = options.maxMs ?? 8_000
+  const log = options.log ?? (() => undefined)
+  // Servers of our own even when REDIS_URL is set: faults go only to servers we started.
+  const cacheRedis = await startRedis({ source: 'binary' })
+  const truthRedis = await startRedis({ source: 'binary' })
+  const children: ChildHandle[] = []
+  try {
+    for (let i = 0; i < replicas; i++)
+      children.push(
+        spawnChild(REPLICA, [], {
+          CACHE_REDIS_URL: cacheRedis.url,
+          TRUTH_REDIS_URL: truthRedis.url,
+        }),
+      )
+    await Promise.all(children.map((c) => c.request({ cmd: 'init', prefix: `cc-${name}` })))
+    const started = Date.now()
+    const work = Promise.all(
+      children.map((c, replica) => {
+        const spec: WorkloadSpec = {
+          replica,
+          replicas,
+          ...KEYS,
+          ops: opsPerReplica,
+          maxMs,
+          writeShare: 0.1,
+          concurrency: 8,
+          loaderDelayMs: 5,
+          seed: replica + 1,
+        }
+        return c.request<WorkloadResult>({ cmd: 'run', spec }, maxMs + 60_000)
+      }),
+    )
+    const faults = SCENARIOS[name].faults
+    const settled = work.then(
+      () => true,
+      () => true,
+    )
+    for (let f = 1; f <= faults; f++) {
+      // Spread over the expected load time; stop injecting once the load is over.
+      const done = await Promise.race([
+        settled,
+        sleep((maxMs * 0.6) / (faults + 1)).then(() => false),
+      ])
+      if (done) break
+      log(`  fault ${f}/${faults}: ${name}`)
+      await fault(name, cacheRedis)
+    }
+    const results = await work
+    const loadMs = Date.now() - started
+    // Quiesce: every replica connected again, then quiet time for the last messages.
+    const deadline = Date.now() + 20_000
+    for (let i = 0; i < 1_000 && Date.now() < deadline; i++) {
+      const states = await Promise.all(
+        children.map((c) => c.request<{ stats: { bus: { state: string } } }>({ cmd: 'stats' })),
+      )
+      if (states.every((s) => s.stats.bus.state === 'connected')) break
+      await sleep(50)
+    }
+    await sleep(options.quiesceMs ?? 2_000)
+    const wrong = await Promise.all(
+      children.map((c) => c.request<[string, number, number][]>({ cmd: 'check', ...KEYS })),
+    )
+    const stats = await Promise.all(
+      children.map((c) =>
+        c.request<{ stats: { bus: { degradedCount: number; resyncedCount: number } } }>({
+          cmd: 'stats',
+        }),
+      ),
+    )
+    const reads: ReadRecord[] = results.flatMap((r) => r.reads)
+    const writes: WriteRecord[] = results.flatMap((r) => r.writes)
+    return {
+      scenario: name,
+      replicas,
+      figures: analyze(reads, writes),
+      permanentlyStale: wrong.flat(),
+      failedWrites: results.reduce((n, r) => n + r.failedWrites, 0),
+      readErrors: results.reduce((n, r) => n + r.readErrors, 0),
+      ops: results.reduce((n, r) => n + r.ops, 0),
+      loadMs,
+      degraded: stats.reduce((n, s) => n + s.stats.bus.degradedCount, 0),
+      resynced: stats.reduce((n, s) => n + s.stats.bus.resyncedCount, 0),
+    }
+  } finally {
+    await Promise.all(
+      children.map((c) => c.request({ cmd: 'close' }, 10_000).catch(() => undefined)),
+    )
+    await Promise.all(children.map((c) => c.kill()))
+    await cacheRedis.stop()
+    await truthRedis.stop()
+  }
+}
+
+/** One line of figures for a report. */
+export function summary(r: Report): string {
+  const f = r.figures
+  const pct = (x: number) => `${(x * 100).toFixed(3)}%`
+  return (
+    `${r.scenario.padEnd(22)} ops ${r.ops} (${f.reads} reads, ${f.writes} acked writes, ${r.failedWrites} failed) in ${r.loadMs} ms · ` +
+    `stale reads ${f.staleReads} (${pct(f.staleRate)}) · staleness p50 ${f.staleness.p50.toFixed(1)} / p99 ${f.staleness.p99.toFixed(1)} / max ${f.staleness.max.toFixed(1)} ms · ` +
+    `writes consistent ≤50 ms ${pct(f.consistentWithin50ms)}, ≤1 s ${pct(f.consistentWithin1s)} · permanently stale ${r.permanentlyStale.length}`
+  )
+}
