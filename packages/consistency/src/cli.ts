@@ -4,7 +4,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { runScenario, SCENARIOS, summary, type Report, type ScenarioName } from './run.js'
+import { runScenario, SCENARIOS, summary, verdict, type Report, type ScenarioName } from './run.js'
 
 const args = process.argv.slice(2)
 const long = args.includes('--long')
@@ -13,13 +13,17 @@ for (const n of names)
   if (!(n in SCENARIOS))
     throw new Error(`unknown scenario ${n}; one of ${Object.keys(SCENARIOS).join(', ')}`)
 const reports: Report[] = []
+let failures = 0
 for (const name of names.length > 0 ? names : (Object.keys(SCENARIOS) as ScenarioName[])) {
   const report = await runScenario(name, {
-    opsPerReplica: long ? 60_000 : 6_000,
-    maxMs: long ? 80_000 : 8_000,
+    opsPerReplica: long ? 1_000_000 : 100_000,
+    maxMs: long ? 40_000 : 4_000,
     log: (l) => console.log(l),
   })
   console.log(summary(report))
+  const failed = verdict(report)
+  console.log(failed.length === 0 ? '  pass' : `  FAIL: ${failed.join('; ')}`)
+  failures += failed.length
   for (const w of report.figures.worst) console.log(`    worst: ${JSON.stringify(w)}`)
   reports.push(report)
 }
@@ -31,3 +35,4 @@ writeFileSync(
   JSON.stringify({ node: process.version, date: new Date().toISOString(), reports }, null, 2),
 )
 console.log(`written ${file}`)
+process.exitCode = failures > 0 ? 1 : 0

@@ -74,8 +74,8 @@ async function fault(name: ScenarioName, redis: RedisHandle): Promise<void> {
  */
 export async function runScenario(name: ScenarioName, options: RunOptions = {}): Promise<Report> {
   const replicas = options.replicas ?? 4
-  const opsPerReplica = options.opsPerReplica ?? 6_000
-  const maxMs = options.maxMs ?? 8_000
+  const opsPerReplica = options.opsPerReplica ?? 100_000
+  const maxMs = options.maxMs ?? 4_000
   const log = options.log ?? (() => undefined)
   // Servers of our own even when REDIS_URL is set: faults go only to servers we started.
   const cacheRedis = await startRedis({ source: 'binary' })
@@ -175,6 +175,33 @@ export function summary(r: Report): string {
   return (
     `${r.scenario.padEnd(22)} ops ${r.ops} (${f.reads} reads, ${f.writes} acked writes, ${r.failedWrites} failed) in ${r.loadMs} ms · ` +
     `stale reads ${f.staleReads} (${pct(f.staleRate)}) · staleness p50 ${f.staleness.p50.toFixed(1)} / p99 ${f.staleness.p99.toFixed(1)} / max ${f.staleness.max.toFixed(1)} ms · ` +
-    `writes consistent ≤50 ms ${pct(f.consistentWithin50ms)}, ≤1 s ${pct(f.consistentWithin1s)} · permanently stale ${r.permanentlyStale.length}`
+    `writes consistent ≤50 ms ${pct(f.consistentWithin50ms)}, ≤1 s ${pct(f.consistentWithin1s)} · permanently stale ${r.permanentlyStale.length} · ` +
+    `bus degraded ${r.degraded}× / resynced ${r.resynced}×`
   )
+}
+
+/**
+ * The pass criteria: no permanently stale key anywhere; healthy: staleness p99 ≤ 10 ms
+ * and ≥ 99.99% of writes consistent within 50 ms; with faults: every write consistent
+ * within 1 s. Returns what failed (empty = pass).
+ */
+export function verdict(r: Report): string[] {
+  const f = r.figures
+  const failed: string[] = []
+  if (r.permanentlyStale.length > 0)
+    failed.push(`${r.permanentlyStale.length} permanently stale keys`)
+  if (r.scenario === 'none') {
+    if (f.staleness.p99 > 10) failed.push(`staleness p99 ${f.staleness.p99.toFixed(1)} ms > 10 ms`)
+    if (f.consistentWithin50ms < 0.9999)
+      failed.push(
+        `${(f.consistentWithin50ms * 100).toFixed(3)}% of writes consistent within 50 ms < 99.99%`,
+      )
+  } else if (f.consistentWithin1s < 1) {
+    failed.push(
+      `${(f.consistentWithin1s * 100).toFixed(3)}% of writes consistent within 1 s < 100%`,
+    )
+  }
+  if (r.scenario !== 'none' && r.degraded === 0)
+    failed.push('the fault was never detected (no replica degraded)')
+  return failed
 }

@@ -1,0 +1,50 @@
+/**
+ * The multi-process consistency check in its short form: 4 real replica processes, a
+ * real redis-server for the cache and another for the source of truth, each scenario's
+ * faults injected under load. Figures are printed; correctness is asserted (no key stays
+ * stale; every write is consistent within the bound of its scenario). The timing figure
+ * (staleness p99 ≤ 10 ms on a healthy bus) is checked by `pnpm consistency`, not here:
+ * tests do not assert timings of a shared 2-core machine.
+ */
+import { describe, expect, it } from 'vitest'
+import { analyze, runScenario, SCENARIOS, summary, type ScenarioName } from '../src/index.js'
+
+describe('analysis', () => {
+  it('a read that started after a newer write was acknowledged is stale, measured from that write', () => {
+    const f = analyze(
+      [
+        ['k', 1, 5, 'getOrSet'], // v2 committed at 10: not yet missed
+        ['k', 1, 12, 'getOrSet'], // stale by 2 ms
+        ['k', 2, 13, 'getOrSet'],
+        ['k', 2, 80, 'getOrSet'], // v3 committed at 20: stale by 60 ms
+        ['j', 0, 90, 'getOrSet'],
+      ],
+      [
+        ['k', 2, 10, 'set'],
+        ['k', 3, 20, 'delete'],
+      ],
+    )
+    expect(f).toMatchObject({ reads: 5, writes: 2, staleReads: 2 })
+    expect(f.staleness.max).toBe(60)
+    expect(f.consistentWithin50ms).toBe(0.5) // v3 was still missed 60 ms after its commit
+    expect(f.consistentWithin1s).toBe(1)
+  })
+})
+
+describe('4 replica processes against real Redis', () => {
+  for (const name of Object.keys(SCENARIOS) as ScenarioName[]) {
+    it(`${name}: no key stays stale; writes consistent within the bound`, async () => {
+      const r = await runScenario(name)
+      console.log(summary(r))
+      expect(r.permanentlyStale).toEqual([])
+      expect(r.figures.reads).toBeGreaterThan(1_000)
+      expect(r.figures.writes).toBeGreaterThan(100)
+      if (name === 'none') {
+        expect(r.figures.consistentWithin50ms).toBeGreaterThanOrEqual(0.9999)
+      } else {
+        expect(r.degraded).toBeGreaterThan(0) // the fault was detected
+        expect(r.figures.consistentWithin1s).toBe(1)
+      }
+    })
+  }
+})
