@@ -24,6 +24,17 @@ async function client(): Promise<Cluster> {
   return c
 }
 
+/** What `cache` serves for `key` once it serves `want`, or after 5 s (bounded polling). */
+async function served(cache: Cache, key: string, want: unknown): Promise<unknown> {
+  const deadline = Date.now() + 5_000
+  let seen: unknown
+  for (let i = 0; i < 250 && Date.now() < deadline; i++) {
+    if ((seen = await cache.get(key)) === want) break
+    await new Promise((r) => setTimeout(r, 20))
+  }
+  return seen
+}
+
 describe('sharded pub/sub on a local 3-primary cluster', () => {
   it('a set on A reaches B through SPUBLISH/SSUBSCRIBE; heartbeats keep the bus connected', async () => {
     const replicas: Cache[] = []
@@ -44,11 +55,7 @@ describe('sharded pub/sub on a local 3-primary cluster', () => {
     await a.set('k', 'v1')
     expect(await b.get('k')).toBe('v1')
     await a.set('k', 'v2')
-    const deadline = Date.now() + 5_000
-    let seen: unknown
-    while (Date.now() < deadline && (seen = await b.get('k')) !== 'v2')
-      await new Promise((r) => setTimeout(r, 20))
-    expect(seen).toBe('v2')
+    expect(await served(b, 'k', 'v2')).toBe('v2')
     // Several heartbeat intervals later the bus is still healthy (heartbeats round-trip).
     await new Promise((r) => setTimeout(r, 600))
     expect(b.stats().bus).toMatchObject({ state: 'connected', degradedCount: 0 })
@@ -77,11 +84,7 @@ describe('sharded pub/sub on a local 3-primary cluster', () => {
     expect(await b.get('k')).toBe('v1')
     await a.invalidateTags(['none'])
     await a.set('k', 'v2')
-    const deadline = Date.now() + 5_000
-    let seen: unknown
-    while (Date.now() < deadline && (seen = await b.get('k')) !== 'v2')
-      await new Promise((r) => setTimeout(r, 20))
-    expect(seen).toBe('v2')
+    expect(await served(b, 'k', 'v2')).toBe('v2')
     await Promise.all(replicas.map((r) => r.close()))
   })
 })

@@ -376,6 +376,30 @@ export class RedisL2 implements L2Driver {
     return [...groups.values()]
   }
 
+  /**
+   * One round trip per Cluster slot (one in all on a standalone server) for `items`,
+   * under the breaker and deadline; `fn` answers a group in its order, and the answers
+   * are put back in the order of `items`.
+   */
+  #perSlot<T extends { key: string }, R>(
+    items: readonly T[],
+    what: string,
+    fn: (c: Client, group: T[]) => Promise<R[]>,
+  ): Promise<R[]> {
+    if (items.length === 0) return Promise.resolve([])
+    const indexed = items.map((item, i) => ({ ...item, i }))
+    return this.#run(what, async (c) => {
+      const out = new Array<R>(items.length)
+      await Promise.all(
+        this.#bySlot(indexed).map(async (group) => {
+          const answers = await fn(c, group)
+          group.forEach((g, j) => (out[g.i] = answers[j] as R))
+        }),
+      )
+      return out
+    })
+  }
+
   #checkSize(key: string, value: Uint8Array): void {
     if (value.length > this.#maxValueBytes) {
       throw new CacheError(
@@ -397,89 +421,60 @@ export class RedisL2 implements L2Driver {
   }
 
   getMany(keys: readonly string[]): Promise<(Uint8Array | undefined)[]> {
-    if (keys.length === 0) return Promise.resolve([])
-    return this.#run('MGET', async (c) => {
-      const out = new Array<Uint8Array | undefined>(keys.length)
-      const indexed = keys.map((k, i) => ({ key: RedisL2.valueKey(k), i }))
-      // Cluster: one MGET per slot, in parallel (MGET cannot cross slots).
-      await Promise.all(
-        this.#bySlot(indexed).map(async (group) => {
-          const values = await c.mgetBuffer(...group.map((g) => g.key))
-          group.forEach((g, j) => (out[g.i] = toBytes(values[j])))
-        }),
-      )
-      return out
-    })
+    // Cluster: one MGET per slot, in parallel (MGET cannot cross slots).
+    return this.#perSlot(this.#valueKeys(keys), 'MGET', async (c, group) =>
+      (await c.mgetBuffer(...group.map((g) => g.key))).map(toBytes),
+    )
+  }
+
+  #valueKeys(keys: readonly string[]): { key: string }[] {
+    return keys.map((k) => ({ key: RedisL2.valueKey(k) }))
   }
 
   #getManyWithLease(keys: readonly string[]): Promise<L2ReadResult[]> {
-    if (keys.length === 0) return Promise.resolve([])
-    const indexed = keys.map((k, i) => ({ key: RedisL2.valueKey(k), i }))
-    return this.#run('GET+lease', async (c) => {
-      const out = new Array<L2ReadResult>(keys.length)
-      await Promise.all(
-        this.#bySlot(indexed).map(async (group) => {
-          const r = (await this.#evalsha(
-            c,
-            GET_MANY_WITH_LEASE,
-            group.flatMap((g) => [g.key, `${g.key}:lease`]),
-            [`${nextToken()}:`, this.#leaseTtl],
-          )) as (Buffer | null)[]
-          group.forEach((g, j) => {
-            const value = toBytes(r[2 * j])
-            const token = r[2 * j + 1]
-            out[g.i] = value !== undefined ? { value } : { value, token: token?.toString() }
-          })
-        }),
-      )
-      return out
+    return this.#perSlot(this.#valueKeys(keys), 'GET+lease', async (c, group) => {
+      const r = (await this.#evalsha(
+        c,
+        GET_MANY_WITH_LEASE,
+        group.flatMap((g) => [g.key, `${g.key}:lease`]),
+        [`${nextToken()}:`, this.#leaseTtl],
+      )) as (Buffer | null)[]
+      return group.map((_, j): L2ReadResult => {
+        const value = toBytes(r[2 * j])
+        return value !== undefined ? { value } : { value, token: r[2 * j + 1]?.toString() }
+      })
     })
   }
 
   #leaseMany(keys: readonly string[]): Promise<string[]> {
-    if (keys.length === 0) return Promise.resolve([])
-    const indexed = keys.map((k, i) => ({ key: RedisL2.valueKey(k), i }))
-    return this.#run('lease', async (c) => {
-      const out = new Array<string>(keys.length)
-      await Promise.all(
-        this.#bySlot(indexed).map(async (group) => {
-          const r = (await this.#evalsha(
-            c,
-            LEASE_MANY,
-            group.map((g) => `${g.key}:lease`),
-            [`${nextToken()}:`, this.#leaseTtl],
-          )) as Buffer[]
-          group.forEach((g, j) => (out[g.i] = String(r[j])))
-        }),
-      )
-      return out
+    return this.#perSlot(this.#valueKeys(keys), 'lease', async (c, group) => {
+      const r = (await this.#evalsha(
+        c,
+        LEASE_MANY,
+        group.map((g) => `${g.key}:lease`),
+        [`${nextToken()}:`, this.#leaseTtl],
+      )) as Buffer[]
+      return r.map(String)
     })
   }
 
   // -------------------------------------------------------------- writes
 
   #fillMany(items: readonly L2FillItem[]): Promise<boolean[]> {
-    if (items.length === 0) return Promise.resolve([])
     for (const i of items) this.#checkSize(i.key, i.value)
-    const indexed = items.map((item, i) => ({ ...item, key: RedisL2.valueKey(item.key), i }))
-    return this.#run('fill', async (c) => {
-      const out = new Array<boolean>(items.length).fill(false)
-      await Promise.all(
-        this.#bySlot(indexed).map(async (group) => {
-          const r = (await this.#evalsha(
-            c,
-            FILL_MANY_WITH_LEASE,
-            group.flatMap((g) => [g.key, `${g.key}:lease`]),
-            group.flatMap((g) => [
-              g.token,
-              Buffer.from(g.value.buffer, g.value.byteOffset, g.value.length),
-              Math.max(1, Math.ceil(g.ttlMs)),
-            ]),
-          )) as number[]
-          group.forEach((g, j) => (out[g.i] = r[j] === 1))
-        }),
-      )
-      return out
+    const keyed = items.map((item) => ({ ...item, key: RedisL2.valueKey(item.key) }))
+    return this.#perSlot(keyed, 'fill', async (c, group) => {
+      const r = (await this.#evalsha(
+        c,
+        FILL_MANY_WITH_LEASE,
+        group.flatMap((g) => [g.key, `${g.key}:lease`]),
+        group.flatMap((g) => [
+          g.token,
+          Buffer.from(g.value.buffer, g.value.byteOffset, g.value.length),
+          Math.max(1, Math.ceil(g.ttlMs)),
+        ]),
+      )) as number[]
+      return r.map((x) => x === 1)
     })
   }
 
@@ -574,22 +569,15 @@ export class RedisL2 implements L2Driver {
   }
 
   #tagVersions(tags: readonly string[]): Promise<number[]> {
-    if (tags.length === 0) return Promise.resolve([])
-    const indexed = tags.map((t, i) => ({ key: RedisL2.tagKey(t), i }))
-    return this.#run('tag versions', async (c) => {
-      const out = new Array<number>(tags.length).fill(0)
-      await Promise.all(
-        this.#bySlot(indexed).map(async (group) => {
-          const r = (await this.#evalsha(
-            c,
-            TAG_VERSIONS,
-            group.map((g) => g.key),
-            [],
-          )) as Buffer[]
-          group.forEach((g, j) => (out[g.i] = Number(r[j]?.toString())))
-        }),
-      )
-      return out
+    const keyed = tags.map((t) => ({ key: RedisL2.tagKey(t) }))
+    return this.#perSlot(keyed, 'tag versions', async (c, group) => {
+      const r = (await this.#evalsha(
+        c,
+        TAG_VERSIONS,
+        group.map((g) => g.key),
+        [],
+      )) as Buffer[]
+      return r.map((v) => Number(v.toString()))
     })
   }
 

@@ -21,54 +21,79 @@ export async function lockedLoad(
   l2: L2Tier,
   pipeline: ReadPipeline,
 ): Promise<void> {
-  const locks = l2.driver.locks as NonNullable<L2Driver['locks']>
-  const clock = s.o.clock
-  const key = job.keys[0] as string
-  const full = s.keys.fullOf(key)
-  const flight = job.flights[0] as Flight
-  const ttl = s.o.lockTtl
-  const giveUpAt = clock.now() + ttl * MAX_WAIT_LIFETIMES
+  const at = lockSite(job, s, l2)
+  const giveUpAt = at.clock.now() + at.ttl * MAX_WAIT_LIFETIMES
   let delay = 5
   for (;;) {
     if (over(job)) return
     let lock: string | undefined
     try {
-      lock = await locks.tryAcquire(full, ttl)
+      lock = await at.locks.tryAcquire(at.full, at.ttl)
     } catch (err) {
-      s.l2Failure(err, 'l2.lock', key)
+      s.l2Failure(err, 'l2.lock', at.key)
       return pipeline.loadAndStore(job, [0])
     }
-    if (lock !== undefined) return holdAndLoad(job, s, l2, pipeline, lock)
-    await new Promise<void>((resolve) => clock.setTimeout(resolve, delay))
+    if (lock !== undefined) return holdAndLoad(job, at, l2, pipeline, lock)
+    await new Promise<void>((resolve) => at.clock.setTimeout(resolve, delay))
     delay = Math.min(delay * 2, 100)
     if (over(job)) return
-    const [read] = await l2.read([key], false)
-    const e = (read as L2Answer).entry
-    if (e && e.freshUntil > clock.now()) {
-      await pipeline.l2Hit(key, e, flight.start, job.p)
-      flight.settle({ entry: e, tier: 'l2', stale: false })
-      return
-    }
-    if (clock.now() >= giveUpAt) {
-      s.report(new Error('gave up waiting for the distributed lock'), 'l2.lock', key)
+    if (await servedFromL2(job, at, l2, pipeline, false)) return
+    if (at.clock.now() >= giveUpAt) {
+      s.report(new Error('gave up waiting for the distributed lock'), 'l2.lock', at.key)
       return pipeline.loadAndStore(job, [0])
     }
   }
 }
 
+/** What both sides of the lock work with. */
+interface LockSite {
+  locks: NonNullable<L2Driver['locks']>
+  clock: Shared['o']['clock']
+  key: string
+  full: string
+  flight: Flight
+  ttl: number
+}
+
+function lockSite(job: Job, s: Shared, l2: L2Tier): LockSite {
+  const key = job.keys[0] as string
+  return {
+    locks: l2.driver.locks as NonNullable<L2Driver['locks']>,
+    clock: s.o.clock,
+    key,
+    full: s.keys.fullOf(key),
+    flight: job.flights[0] as Flight,
+    ttl: s.o.lockTtl,
+  }
+}
+
+/** Reads the key again; a fresh entry (someone filled it) settles the flight. */
+async function servedFromL2(
+  job: Job,
+  at: LockSite,
+  l2: L2Tier,
+  pipeline: ReadPipeline,
+  lease: boolean,
+): Promise<boolean> {
+  const [read] = await l2.read([at.key], lease)
+  const e = (read as L2Answer).entry
+  if (e && e.freshUntil > at.clock.now()) {
+    await pipeline.l2Hit(at.key, e, at.flight.start, job.p)
+    at.flight.settle({ entry: e, tier: 'l2', stale: false })
+    return true
+  }
+  if (lease) job.tokens[0] = (read as L2Answer).token
+  return false
+}
+
 async function holdAndLoad(
   job: Job,
-  s: Shared,
+  at: LockSite,
   l2: L2Tier,
   pipeline: ReadPipeline,
   lock: string,
 ): Promise<void> {
-  const locks = l2.driver.locks as NonNullable<L2Driver['locks']>
-  const clock = s.o.clock
-  const key = job.keys[0] as string
-  const full = s.keys.fullOf(key)
-  const flight = job.flights[0] as Flight
-  const ttl = s.o.lockTtl
+  const { locks, clock, full, ttl } = at
   let renewal: ReturnType<typeof clock.setTimeout> | undefined
   let held = true
   const renew = () => {
@@ -89,14 +114,7 @@ async function holdAndLoad(
   renew()
   try {
     // Someone may have filled between our miss and the lock: read again (with a lease).
-    const [again] = await l2.read([key], true)
-    const e = (again as L2Answer).entry
-    if (e && e.freshUntil > clock.now()) {
-      await pipeline.l2Hit(key, e, flight.start, job.p)
-      flight.settle({ entry: e, tier: 'l2', stale: false })
-      return
-    }
-    job.tokens[0] = (again as L2Answer).token
+    if (await servedFromL2(job, at, l2, pipeline, true)) return
     await pipeline.loadAndStore(job, [0])
   } finally {
     held = false
