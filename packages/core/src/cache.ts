@@ -1,21 +1,15 @@
-import { L1Record } from './contracts.js'
 import { Engine, NONE, type BatchLoader, type Loader } from './engine/index.js'
 import { invalidOption } from './errors.js'
 import type { CacheEventName, CacheStats, Listener } from './events.js'
+import { namespacePath } from './engine/keys.js'
 import {
   assertTags,
-  PREFIX_PATTERN,
   resolveOptions,
   type CacheOptions,
   type EntryOptions,
+  type SetManyItem,
 } from './options.js'
 import type { Probe } from './telemetry.js'
-
-export interface SetManyItem<V> {
-  key: string
-  value: V
-  options?: EntryOptions
-}
 
 const engines = new WeakMap<Cache, Engine>()
 
@@ -54,14 +48,7 @@ export class Cache {
   }
 
   namespace(name: string): Cache {
-    if (typeof name !== 'string' || !PREFIX_PATTERN.test(name)) {
-      throw invalidOption(
-        'core',
-        'namespace',
-        `names must be 1-64 characters of letters, digits, '_', '-', '.' (got ${JSON.stringify(name)})`,
-      )
-    }
-    return new Cache(this.#e, this.#ns ? `${this.#ns}/${name}` : name)
+    return new Cache(this.#e, namespacePath(this.#ns, name))
   }
 
   /**
@@ -71,33 +58,6 @@ export class Cache {
    */
   ready(): Promise<void> {
     return this.#e.ready
-  }
-
-  /** One L1 lookup with its hit bookkeeping; `NONE` on a miss. Refresh-ahead when `loader` is given. */
-  #fromL1(
-    op: string,
-    k: string,
-    key: string,
-    loader?: Loader<unknown>,
-    options?: EntryOptions,
-  ): unknown {
-    const l1 = this.#l1
-    if (l1 === undefined) return NONE
-    const hit = l1.driver.get(k)
-    if (hit === undefined) return NONE
-    let value: unknown = hit
-    if (hit instanceof L1Record) {
-      const now = this.#s.now()
-      value = l1.fresh(hit, now)
-      if (value !== NONE && loader !== undefined && hit.refreshAt <= now)
-        this.#e.reads.refresh(k, key, { kind: 'one', loader }, options, hit)
-    }
-    if (value === NONE) return NONE
-    const s = this.#s
-    s.counters.l1Hits++
-    if (s.events.has.hit) s.events.emit('hit', { key: s.keys.fullOf(k), tier: 'l1', stale: false })
-    if (s.tel.on) s.tel.l1Hit(op, this.#ns, k)
-    return s.o.clone ? s.out(value) : value
   }
 
   #op<T>(
@@ -113,12 +73,12 @@ export class Cache {
   /** The fresh value, or `undefined`. Never calls a loader. */
   async get<V = unknown>(key: string): Promise<V | undefined> {
     const k = this.#s.keys.l1Key(this.#kp, key)
-    const hit = this.#fromL1('get', k, key)
+    const hit = this.#l1 ? this.#l1.serve('get', this.#ns, k, false) : NONE
     if (hit !== NONE) return hit as V
     this.#s.assertOpen()
     if (this.#l1) this.#s.counters.l1Misses++
     const out: unknown[] = [undefined]
-    await this.#op('get', k, undefined, (p) => this.#e.reads.get([k], [0], out, p))
+    await this.#op('get', k, undefined, (p) => this.#e.reads.steps.get([k], [0], out, p))
     return out[0] as V | undefined
   }
 
@@ -129,37 +89,29 @@ export class Cache {
    */
   async getOrSet<V>(key: string, loader: Loader<V>, options?: EntryOptions): Promise<V> {
     const k = this.#s.keys.l1Key(this.#kp, key)
-    const hit = this.#fromL1('getOrSet', k, key, loader as Loader<unknown>, options)
-    if (hit !== NONE) return hit as V
+    const l1 = this.#l1
+    const hit = l1 ? l1.serve('getOrSet', this.#ns, k, true) : NONE
+    if (hit !== NONE) {
+      if (l1?.refreshDue) this.#e.reads.refreshDue(k, key, loader as Loader<unknown>, options)
+      return hit as V
+    }
     this.#s.assertOpen()
     if (typeof loader !== 'function') throw invalidOption('core', 'loader', 'must be a function')
-    if (this.#l1) this.#s.counters.l1Misses++
+    if (l1) this.#s.counters.l1Misses++
+    const source = { kind: 'one', loader: loader as Loader<unknown> } as const
     const [o] = await this.#op('getOrSet', k, undefined, (p) =>
-      this.#e.reads.load(
-        [k],
-        [key],
-        { kind: 'one', loader: loader as Loader<unknown> },
-        options,
-        p,
-      ),
+      this.#e.reads.load([k], [key], source, options, p),
     )
     return this.#s.out(o?.entry.value) as V
   }
 
   /** Values in key order (`undefined` for misses): one L1 pass, one L2 batch. */
   async getMany<V = unknown>(keys: readonly string[]): Promise<(V | undefined)[]> {
-    return this.#op('getMany', undefined, Array.isArray(keys) ? keys.length : 0, async (p) => {
-      this.#s.assertOpen()
-      const full = this.#s.keys.l1Keys(this.#kp, keys)
-      const out = new Array<unknown>(full.length)
-      const missing = this.#l1 ? this.#l1.readMany(full, out) : full.map((_, i) => i)
-      if (p) {
-        p.tier = missing.length === 0 ? 'l1' : this.#e.l2 ? 'l2' : 'none'
-        p.hit = missing.length === 0
-      }
-      if (missing.length > 0) await this.#e.reads.get(full, missing, out)
-      return out as (V | undefined)[]
-    })
+    this.#s.assertOpen()
+    const full = this.#s.keys.l1Keys(this.#kp, keys)
+    return this.#op('getMany', undefined, full.length, (p) =>
+      this.#e.reads.steps.getMany(full, p),
+    ) as Promise<(V | undefined)[]>
   }
 
   /**
@@ -172,24 +124,13 @@ export class Cache {
     loader: BatchLoader<V>,
     options?: EntryOptions,
   ): Promise<(V | null)[]> {
-    return this.#op('getOrSetMany', undefined, Array.isArray(keys) ? keys.length : 0, async (p) => {
-      const s = this.#s
-      s.assertOpen()
-      if (typeof loader !== 'function') throw invalidOption('core', 'loader', 'must be a function')
-      const full = s.keys.l1Keys(this.#kp, keys)
-      const out = new Array<unknown>(full.length)
-      const missing = this.#l1 ? this.#l1.readMany(full, out) : full.map((_, i) => i)
-      if (missing.length === 0) return out as (V | null)[]
-      const outcomes = await this.#e.reads.load(
-        missing.map((i) => full[i] as string),
-        missing.map((i) => keys[i] as string),
-        { kind: 'many', loader: loader },
-        options,
-      )
-      missing.forEach((i, j) => (out[i] = s.out(outcomes[j]?.entry.value)))
-      if (p) p.tier = outcomes.some((o) => o.tier === 'loader') ? 'loader' : 'l2'
-      return out as (V | null)[]
-    })
+    this.#s.assertOpen()
+    if (typeof loader !== 'function') throw invalidOption('core', 'loader', 'must be a function')
+    const full = this.#s.keys.l1Keys(this.#kp, keys)
+    const source = { kind: 'many', loader: loader as BatchLoader<unknown> } as const
+    return this.#op('getOrSetMany', undefined, full.length, (p) =>
+      this.#e.reads.getOrSetMany(full, keys, source, options, p),
+    ) as Promise<(V | null)[]>
   }
 
   /** Writes L2, then the local L1, then tells every replica to drop its copy (see the write pipeline). */
@@ -252,7 +193,7 @@ export class Cache {
     return this.#s.events.on(event, listener)
   }
 
-  /** Closes the bus and every connection Strata created; waits (bounded) for loads and writes in flight. Idempotent. */
+  /** Idempotent; see `Engine.close` (aborts loads, waits for writes, bounded). */
   close(): Promise<void> {
     return this.#e.close()
   }

@@ -1,6 +1,6 @@
-export { createCache, Cache, type SetManyItem } from './cache.js'
+export { createCache, Cache } from './cache.js'
 export type { LoaderContext, Loader, BatchLoader, EngineHooks } from './engine/index.js'
-export type { CacheOptions, EntryOptions, TimeoutOptions } from './options.js'
+export type { CacheOptions, EntryOptions, TimeoutOptions, SetManyItem } from './options.js'
 export { CacheError, errors, invalidOption, type ErrorCode } from './errors.js'
 export { toMs, type Duration } from './duration.js'
 export { systemClock } from './clock.js'

@@ -116,6 +116,13 @@ export interface EntryOptions {
   distributedLock?: boolean
 }
 
+/** One item of `setMany`. */
+export interface SetManyItem<V> {
+  key: string
+  value: V
+  options?: EntryOptions
+}
+
 /** Shared by every entry without tags (no per-entry empty array). */
 export const NO_TAGS: readonly string[] = Object.freeze([])
 

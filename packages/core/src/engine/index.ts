@@ -50,6 +50,7 @@ import type { CacheStats } from '../events.js'
 import type { ResolvedOptions } from '../options.js'
 import { Telemetry } from '../telemetry.js'
 import { BusLink } from './bus-link.js'
+import { FailSafe } from './fail-safe.js'
 import { Invalidation } from './invalidation.js'
 import { L1Tier } from './l1.js'
 import { L2Tier } from './l2.js'
@@ -93,11 +94,12 @@ export class Engine {
     this.l2 = o.l2 ? new L2Tier(o.l2, s) : undefined
     o.l1?.onEvict?.((key, reason) => this.#onEvict(key, reason))
     const loaders = new Loaders(s, this.l2)
-    const local = new Invalidation(s, this.l1, loaders)
+    const failSafe = new FailSafe(s)
+    const local = new Invalidation(s, this.l1, failSafe)
     this.bus = new BusLink(s)
     this.bus.attach(local)
     this.#repair = this.l2 ? new Repair(s, this.l2, local, this.bus) : undefined
-    this.reads = new ReadPipeline(s, this.l1, this.l2, loaders)
+    this.reads = new ReadPipeline(s, this.l1, this.l2, loaders, failSafe)
     this.writes = new WritePipeline(s, this.l1, this.l2, loaders, local, this.bus, this.#repair)
     this.ready = Promise.all([this.bus.ready, this.#probe()]).then(() => undefined)
     this.ready.catch(() => undefined)

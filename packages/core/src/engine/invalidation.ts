@@ -1,5 +1,5 @@
 import type { L1Tier } from './l1.js'
-import type { Loaders } from './loader.js'
+import type { FailSafe } from './fail-safe.js'
 import type { Shared } from './shared.js'
 
 /**
@@ -10,31 +10,31 @@ import type { Shared } from './shared.js'
 export class Invalidation {
   readonly #s: Shared
   readonly #l1: L1Tier | undefined
-  readonly #loaders: Loaders
+  readonly #failSafe: FailSafe
 
-  constructor(shared: Shared, l1: L1Tier | undefined, loaders: Loaders) {
+  constructor(shared: Shared, l1: L1Tier | undefined, failSafe: FailSafe) {
     this.#s = shared
     this.#l1 = l1
-    this.#loaders = loaders
+    this.#failSafe = failSafe
   }
 
   /** Returns the epoch of this invalidation (a local write fills L1 only if nothing came after it). */
   keys(keys: readonly string[]): number {
     const epoch = this.#s.guard.keys(keys)
     this.#l1?.delete(keys)
-    this.#loaders.forget(keys)
+    this.#failSafe.forget(keys)
     return epoch
   }
 
   tags(tags: readonly string[]): void {
     if (this.#s.guard.tags(tags)) this.#l1?.clear([''])
-    this.#loaders.forget(undefined)
+    this.#failSafe.forget(undefined)
   }
 
   /** L1 prefixes; `''` clears everything (also used for bus gaps). */
   clear(prefixes: readonly string[]): void {
     this.#s.guard.broad()
     this.#l1?.clear(prefixes)
-    this.#loaders.forget(undefined)
+    this.#failSafe.forget(undefined)
   }
 }

@@ -1,4 +1,5 @@
-import { CacheError, errors } from '../errors.js'
+import { CacheError, errors, invalidOption } from '../errors.js'
+import { PREFIX_PATTERN } from '../options.js'
 
 /**
  * Key layout. L1 is private to this cache, so its keys need no prefix: root keys are the
@@ -93,4 +94,16 @@ export function mapOwn(
     if (mapped !== undefined) out.push(mapped)
   }
   return out
+}
+
+/** The path of namespace `name` under `parent` ('' = root), validating the name. */
+export function namespacePath(parent: string, name: unknown): string {
+  if (typeof name !== 'string' || !PREFIX_PATTERN.test(name)) {
+    throw invalidOption(
+      'core',
+      'namespace',
+      `names must be 1-64 characters of letters, digits, '_', '-', '.' (got ${JSON.stringify(name)})`,
+    )
+  }
+  return parent ? `${parent}/${name}` : name
 }

@@ -12,10 +12,34 @@ export const NONE: unique symbol = Symbol('none')
 export class L1Tier {
   readonly driver: L1Driver
   readonly #s: Shared
+  /** Set by `serve(…, true)` when the hit is past its refresh-ahead point; the caller takes it. */
+  refreshDue: L1Record | undefined
 
   constructor(driver: L1Driver, shared: Shared) {
     this.driver = driver
     this.#s = shared
+  }
+
+  /**
+   * The L1 step of `get`/`getOrSet`: the servable value of `k` with its hit bookkeeping
+   * (counter, event, telemetry), or `NONE`. With `refresh`, a hit past its refresh-ahead
+   * point is left in `refreshDue` for the caller to start one background refresh.
+   */
+  serve(op: string, ns: string, k: string, refresh: boolean): unknown {
+    const hit = this.driver.get(k)
+    if (hit === undefined) return NONE
+    const s = this.#s
+    let value: unknown = hit
+    if (hit instanceof L1Record) {
+      const now = s.now()
+      value = this.fresh(hit, now)
+      if (value === NONE) return NONE
+      if (refresh && hit.refreshAt <= now) this.refreshDue = hit
+    }
+    s.counters.l1Hits++
+    if (s.events.has.hit) s.events.emit('hit', { key: s.keys.fullOf(k), tier: 'l1', stale: false })
+    if (s.tel.on) s.tel.l1Hit(op, ns, k)
+    return s.o.clone ? s.out(value) : value
   }
 
   /** The value of what L1 returned if it may be served now, else `NONE`. */

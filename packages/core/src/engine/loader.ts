@@ -154,44 +154,6 @@ export class Loaders {
     const j = this.#s.o.jitter
     return j > 0 ? Math.max(1, Math.round(ttl * (1 - j + Math.random() * 2 * j))) : ttl
   }
-
-  // ------------------------------------------------------------ backoff
-  //
-  // After a loader failure served a stale value, the key is not loaded again for
-  // `graceBackoff`: callers get the stale value (marked stale) without a loader call.
-  // The L1 copy is left as it was (stale entries stay misses for `get`).
-
-  readonly #backoff = new Map<string, { until: number; entry: Entry }>()
-  static readonly maxBackoff = 10_000
-
-  backOff(key: string, entry: Entry): void {
-    const backoff = this.#s.o.graceBackoff
-    if (backoff <= 0) return
-    const until = Math.min(this.#s.o.clock.now() + backoff, entry.staleUntil)
-    this.#backoff.delete(key)
-    if (this.#backoff.size >= Loaders.maxBackoff) {
-      const oldest = this.#backoff.keys().next().value
-      if (oldest !== undefined) this.#backoff.delete(oldest)
-    }
-    this.#backoff.set(key, { until, entry })
-  }
-
-  /** The stale entry to serve instead of loading, while `key` backs off. */
-  backingOff(key: string): Entry | undefined {
-    if (this.#backoff.size === 0) return undefined
-    const b = this.#backoff.get(key)
-    if (!b) return undefined
-    if (b.until > this.#s.o.clock.now()) return b.entry
-    this.#backoff.delete(key)
-    return undefined
-  }
-
-  /** An invalidation ends the backoff (the stale entry is no longer servable). */
-  forget(keys: readonly string[] | undefined): void {
-    if (this.#backoff.size === 0) return
-    if (keys === undefined) this.#backoff.clear()
-    else for (const k of keys) this.#backoff.delete(k)
-  }
 }
 
 function undefinedValue(): CacheError {

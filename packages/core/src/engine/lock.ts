@@ -78,7 +78,7 @@ async function servedFromL2(
   const [read] = await l2.read([at.key], lease)
   const e = (read as L2Answer).entry
   if (e && e.freshUntil > at.clock.now()) {
-    await pipeline.l2Hit(at.key, e, at.flight.start, job.p)
+    await pipeline.steps.l2Hit(at.key, e, at.flight.start, job.p)
     at.flight.settle({ entry: e, tier: 'l2', stale: false })
     return true
   }

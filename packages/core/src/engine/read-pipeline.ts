@@ -2,14 +2,14 @@ import type { Entry } from '../contracts.js'
 import { CacheError, errors } from '../errors.js'
 import { resolveCall, type CallPolicy, type EntryOptions } from '../options.js'
 import type { Probe } from '../telemetry.js'
+import { timeoutError, type FailSafe } from './fail-safe.js'
 import { Flight, type Outcome } from './flight.js'
+import { ReadSteps } from './read-steps.js'
 import type { L1Tier } from './l1.js'
 import type { L2Answer, L2Tier } from './l2.js'
-import type { Loaded, Loaders, Source } from './loader.js'
+import type { Loaded, Loader, Loaders, Source } from './loader.js'
 import { lockedLoad } from './lock.js'
 import type { Shared } from './shared.js'
-
-type StaleReason = 'loader-error' | 'soft-timeout' | 'hard-timeout' | 'backoff'
 
 /** One load of some keys (a single key is a batch of one): the state its steps share. */
 export interface Job {
@@ -34,84 +34,54 @@ export function over(job: Job): boolean {
  * The read pipeline. `get`, `getMany`, `getOrSet`, `getOrSetMany`, refresh-ahead,
  * soft-timeout completion and the lock path all run through these steps, once each:
  * L1 (in the façade) → L2 (leases on a miss) → flight → lock → loader → guarded L2
- * fill → guarded L1 fill. Hit accounting, events and hooks live in `#l2Hit`/`#miss`.
+ * fill → guarded L1 fill. Hit accounting, events and hooks live in `ReadSteps`.
  */
 export class ReadPipeline {
   readonly #s: Shared
   readonly #l1: L1Tier | undefined
   readonly #l2: L2Tier | undefined
   readonly #loaders: Loaders
+  readonly #failSafe: FailSafe
+  /** The steps every read shares, and the reads that never load (`get`, `getMany`). */
+  readonly steps: ReadSteps
   readonly flights = new Map<string, Flight>()
   readonly #running = new Set<Job>()
 
-  constructor(shared: Shared, l1: L1Tier | undefined, l2: L2Tier | undefined, loaders: Loaders) {
+  constructor(
+    shared: Shared,
+    l1: L1Tier | undefined,
+    l2: L2Tier | undefined,
+    loaders: Loaders,
+    failSafe: FailSafe,
+  ) {
     this.#s = shared
     this.#l1 = l1
     this.#l2 = l2
     this.#loaders = loaders
+    this.#failSafe = failSafe
+    this.steps = new ReadSteps(shared, l1, l2)
   }
 
-  // ------------------------------------------------------------ shared steps
-
-  /** A fresh entry read from L2: counted, the hook, a guarded L1 fill, the event. */
-  async l2Hit(key: string, entry: Entry, start: number, p: CallPolicy | undefined): Promise<void> {
-    const s = this.#s
-    s.counters.l2Hits++
-    if (s.hooks?.beforeL1Fill) await s.hooks.beforeL1Fill(key)
-    this.#l1?.fill(key, entry, start, p, p !== undefined)
-    if (s.events.has.hit)
-      s.events.emit('hit', { key: s.keys.fullOf(key), tier: 'l2', stale: false })
-  }
-
-  #miss(key: string): void {
-    const s = this.#s
-    if (this.#l2) s.counters.l2Misses++
-    if (s.events.has.miss) s.events.emit('miss', { key: s.keys.fullOf(key) })
-  }
-
-  #servedStale(key: string, reason: StaleReason): void {
-    const s = this.#s
-    s.counters.staleServed++
-    if (s.tel.on) s.tel.staleServed()
-    if (s.events.has.stale && reason !== 'backoff')
-      s.events.emit('stale', { key: s.keys.fullOf(key), reason })
-  }
-
-  // --------------------------------------------------------------- get path
-
-  /** After L1 missed `idx` of `keys`: one L2 batch, guarded L1 fills. Never loads. */
-  async get(
+  /** `getOrSetMany`: one L1 pass, then one load (one loader call) for what L1 missed. */
+  async getOrSetMany(
     keys: readonly string[],
-    idx: readonly number[],
-    out: unknown[],
+    userKeys: readonly string[],
+    source: Source,
+    options: EntryOptions | undefined,
     probe?: Probe,
-  ): Promise<void> {
-    const s = this.#s
-    const l2 = this.#l2
-    const missing = idx.map((i) => keys[i] as string)
-    if (!l2) {
-      for (const k of missing) this.#miss(k)
-      return
-    }
-    const starts = missing.map((k) => s.guard.begin(k))
-    try {
-      const found = await l2.read(missing, false)
-      const now = s.o.clock.now()
-      for (let j = 0; j < missing.length; j++) {
-        const k = missing[j] as string
-        const e = (found[j] as L2Answer).entry
-        if (e && e.freshUntil > now) {
-          await this.l2Hit(k, e, starts[j] as number, undefined)
-          out[idx[j] as number] = s.out(e.value)
-          if (probe) {
-            probe.tier = 'l2'
-            probe.hit = true
-          }
-        } else this.#miss(k)
-      }
-    } finally {
-      for (const k of missing) s.guard.end(k)
-    }
+  ): Promise<unknown[]> {
+    const out = new Array<unknown>(keys.length)
+    const missing = this.#l1 ? this.#l1.readMany(keys, out) : keys.map((_, i) => i)
+    if (missing.length === 0) return out
+    const outcomes = await this.load(
+      missing.map((i) => keys[i] as string),
+      missing.map((i) => userKeys[i] as string),
+      source,
+      options,
+    )
+    missing.forEach((i, j) => (out[i] = this.#s.out(outcomes[j]?.entry.value)))
+    if (probe) probe.tier = outcomes.some((o) => o.tier === 'loader') ? 'loader' : 'l2'
+    return out
   }
 
   // -------------------------------------------------------------- load path
@@ -141,9 +111,9 @@ export class ReadPipeline {
         flights.set(k, { flight: live, joined: true })
         return
       }
-      const stale = this.#loaders.backingOff(k)
+      const stale = this.#failSafe.backingOff(k)
       if (stale) {
-        this.#servedStale(k, 'backoff')
+        this.#failSafe.served(k, 'backoff')
         backedOff.set(k, { entry: stale, tier: 'loader', stale: true })
         return
       }
@@ -188,12 +158,25 @@ export class ReadPipeline {
       const timer = clock.setTimeout(() => {
         const stale = flight.stale
         if (stale && stale.staleUntil > clock.now()) {
-          this.#servedStale(key, 'hard-timeout')
+          this.#failSafe.served(key, 'hard-timeout')
           resolve({ entry: stale, tier: 'loader', stale: true })
         } else reject(timeoutError(hard))
       }, hard)
       flight.result.then(resolve, reject).finally(() => clock.clearTimeout(timer))
     })
+  }
+
+  /** After an L1 hit that left `refreshDue`: start its one background refresh. */
+  refreshDue(
+    key: string,
+    userKey: string,
+    loader: Loader<unknown>,
+    options: EntryOptions | undefined,
+  ): void {
+    const l1 = this.#l1 as L1Tier
+    const due = l1.refreshDue as Entry
+    l1.refreshDue = undefined
+    this.refresh(key, userKey, { kind: 'one', loader }, options, due)
   }
 
   /** A hit past the refresh-ahead point: one background refresh of the key. */
@@ -269,7 +252,8 @@ export class ReadPipeline {
     const s = this.#s
     const clock = s.o.clock
     const { p } = job
-    const hard = p.hard > 0 ? clock.setTimeout(() => this.#hardTimeout(job), p.hard) : undefined
+    const hard =
+      p.hard > 0 ? clock.setTimeout(() => this.#failSafe.hardTimeout(job), p.hard) : undefined
     let soft: ReturnType<typeof clock.setTimeout> | undefined
     try {
       let todo = job.keys.map((_, j) => j)
@@ -277,10 +261,10 @@ export class ReadPipeline {
       if (todo.length === 0) return
       if (p.soft > 0 && todo.some((j) => job.flights[j]?.stale)) {
         soft = clock.setTimeout(() => {
-          for (const j of todo) this.#serveStale(job, j, 'soft-timeout')
+          for (const j of todo) this.#failSafe.serveStale(job, j, 'soft-timeout')
         }, p.soft)
       }
-      for (const j of todo) this.#miss(job.keys[j] as string)
+      for (const j of todo) this.steps.miss(job.keys[j] as string)
       if (job.keys.length === 1 && p.distributedLock && this.#l2?.driver.locks)
         await lockedLoad(job, this.#s, this.#l2, this)
       else await this.loadAndStore(job, todo)
@@ -300,7 +284,7 @@ export class ReadPipeline {
       const flight = job.flights[j] as Flight
       job.tokens[j] = token
       if (e && e.freshUntil > now && (!job.refreshing || e.version > job.refreshing.version)) {
-        await this.l2Hit(job.keys[j] as string, e, flight.start, job.p)
+        await this.steps.l2Hit(job.keys[j] as string, e, flight.start, job.p)
         flight.settle({ entry: e, tier: 'l2', stale: false })
         continue
       }
@@ -329,7 +313,7 @@ export class ReadPipeline {
     } catch (err) {
       if (over(job)) return
       s.report(err, 'loader', keys.length === 1 ? keys[0] : undefined)
-      for (const j of todo) this.#failSafe(job, j, err, 'loader-error')
+      for (const j of todo) this.#failSafe.fail(job, j, err, 'loader-error')
       return
     }
     if (over(job)) return
@@ -375,43 +359,4 @@ export class ReadPipeline {
       flight.settle({ entry: f.entry, tier: 'loader', stale: false })
     }
   }
-
-  #hardTimeout(job: Job): void {
-    job.timedOut = true
-    const err = timeoutError(job.p.hard)
-    job.controller?.abort(err)
-    this.#s.counters.loadErrors++
-    let reported = false
-    job.flights.forEach((f, j) => {
-      if (f.settled) return
-      if (!reported) this.#s.report(err, 'loader', job.keys.length === 1 ? job.keys[0] : undefined)
-      reported = true
-      this.#failSafe(job, j, err, 'hard-timeout')
-    })
-  }
-
-  /** Serves the stale entry of flight `j` (once per flight) if there is one within grace. */
-  #serveStale(job: Job, j: number, reason: StaleReason): boolean {
-    const flight = job.flights[j] as Flight
-    const stale = flight.stale
-    if (flight.settled || !stale || stale.staleUntil <= this.#s.o.clock.now()) return false
-    flight.settle({ entry: stale, tier: 'loader', stale: true })
-    this.#servedStale(job.keys[j] as string, reason)
-    return true
-  }
-
-  /** The load failed: stale within grace if any (and back off), else the error. */
-  #failSafe(job: Job, j: number, err: unknown, reason: 'loader-error' | 'hard-timeout'): void {
-    const flight = job.flights[j] as Flight
-    if (flight.stale && flight.stale.staleUntil > this.#s.o.clock.now())
-      this.#loaders.backOff(job.keys[j] as string, flight.stale)
-    if (!this.#serveStale(job, j, reason)) flight.fail(err)
-  }
-}
-
-function timeoutError(hard: number): CacheError {
-  return new CacheError(
-    errors.E_LOADER_TIMEOUT,
-    `[core] the loader did not finish within the hard timeout (${hard} ms)`,
-  )
 }

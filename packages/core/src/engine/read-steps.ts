@@ -1,0 +1,90 @@
+import type { Entry } from '../contracts.js'
+import type { CallPolicy } from '../options.js'
+import type { Probe } from '../telemetry.js'
+import type { L1Tier } from './l1.js'
+import type { L2Answer, L2Tier } from './l2.js'
+import type { Shared } from './shared.js'
+
+/**
+ * The steps every read shares — the L2 hit (counted, the hook, a guarded L1 fill, the
+ * event) and the miss — and the reads that never load: `get` and `getMany` are these
+ * steps alone; the loading reads (`ReadPipeline`) run them too.
+ */
+export class ReadSteps {
+  readonly #s: Shared
+  readonly #l1: L1Tier | undefined
+  readonly #l2: L2Tier | undefined
+
+  constructor(shared: Shared, l1: L1Tier | undefined, l2: L2Tier | undefined) {
+    this.#s = shared
+    this.#l1 = l1
+    this.#l2 = l2
+  }
+
+  // ------------------------------------------------------------ shared steps
+
+  /** A fresh entry read from L2: counted, the hook, a guarded L1 fill, the event. */
+  async l2Hit(key: string, entry: Entry, start: number, p: CallPolicy | undefined): Promise<void> {
+    const s = this.#s
+    s.counters.l2Hits++
+    if (s.hooks?.beforeL1Fill) await s.hooks.beforeL1Fill(key)
+    this.#l1?.fill(key, entry, start, p, p !== undefined)
+    if (s.events.has.hit)
+      s.events.emit('hit', { key: s.keys.fullOf(key), tier: 'l2', stale: false })
+  }
+
+  miss(key: string): void {
+    const s = this.#s
+    if (this.#l2) s.counters.l2Misses++
+    if (s.events.has.miss) s.events.emit('miss', { key: s.keys.fullOf(key) })
+  }
+
+  // --------------------------------------------------------------- get path
+
+  /** After L1 missed `idx` of `keys`: one L2 batch, guarded L1 fills. Never loads. */
+  async get(
+    keys: readonly string[],
+    idx: readonly number[],
+    out: unknown[],
+    probe?: Probe,
+  ): Promise<void> {
+    const s = this.#s
+    const l2 = this.#l2
+    const missing = idx.map((i) => keys[i] as string)
+    if (!l2) {
+      for (const k of missing) this.miss(k)
+      return
+    }
+    const starts = missing.map((k) => s.guard.begin(k))
+    try {
+      const found = await l2.read(missing, false)
+      const now = s.o.clock.now()
+      for (let j = 0; j < missing.length; j++) {
+        const k = missing[j] as string
+        const e = (found[j] as L2Answer).entry
+        if (e && e.freshUntil > now) {
+          await this.l2Hit(k, e, starts[j] as number, undefined)
+          out[idx[j] as number] = s.out(e.value)
+          if (probe) {
+            probe.tier = 'l2'
+            probe.hit = true
+          }
+        } else this.miss(k)
+      }
+    } finally {
+      for (const k of missing) s.guard.end(k)
+    }
+  }
+
+  /** `getMany`: one L1 pass, one L2 batch for what L1 missed. Values in key order. */
+  async getMany(keys: readonly string[], probe?: Probe): Promise<unknown[]> {
+    const out = new Array<unknown>(keys.length)
+    const missing = this.#l1 ? this.#l1.readMany(keys, out) : keys.map((_, i) => i)
+    if (probe) {
+      probe.tier = missing.length === 0 ? 'l1' : this.#l2 ? 'l2' : 'none'
+      probe.hit = missing.length === 0
+    }
+    if (missing.length > 0) await this.get(keys, missing, out)
+    return out
+  }
+}
