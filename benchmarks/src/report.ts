@@ -125,7 +125,9 @@ export function writeReport(resultsDir: string): string {
     '',
     '## Machine and versions',
     '',
-    `- ${first ? `${first.cpuModel}, ${first.cpus} cores, ${first.memoryGiB} GiB; Node ${first.node}; run ${first.date}${first.quick ? ' (--quick)' : ''}` : 'no results yet'}`,
+    `- ${first ? `${first.cpuModel}, ${first.cpus} cores, ${first.memoryGiB} GiB; Node ${first.node}${first.quick ? ' (--quick)' : ''}` : 'no results yet'}`,
+    // Scenarios can be re-run one at a time: say when each result was measured.
+    `- Runs: ${results.map((r) => `${r.scenario} ${r.meta.date.slice(0, 10)}`).join(', ')}`,
     `- Redis: a local redis-server started by the harness on loopback; contenders: bentocache ${version('bentocache')}, cacheable ${version('cacheable')}, cache-manager ${version('cache-manager')}, @keyv/redis ${version('@keyv/redis')}, async-cache-dedupe ${version('async-cache-dedupe')}, lru-cache ${version('lru-cache')}, ioredis ${version('ioredis')}, msgpackr ${version('msgpackr')}`,
     '- Reproduce: `npx -y pnpm@10 bench` (all scenarios) or `npx -y pnpm@10 bench l1-hit propagation` (some); `--quick` for a short run.',
     '',

@@ -1,7 +1,7 @@
 import { Engine, NONE, type BatchLoader, type Loader } from './engine/index.js'
 import { invalidOption } from './errors.js'
 import type { CacheEventName, CacheStats, Listener } from './events.js'
-import { namespacePath } from './engine/keys.js'
+import { l1Key, namespacePath } from './engine/keys.js'
 import {
   assertTags,
   resolveOptions,
@@ -28,6 +28,8 @@ export class Cache {
   readonly #e: Engine
   readonly #ns: string
   readonly #kp: string
+  readonly #keys: Engine['s']['keys']
+  readonly #max: number
   // Hot-path references, read once (no property chains on an L1 hit).
   readonly #l1: Engine['l1']
   readonly #s: Engine['s']
@@ -39,6 +41,8 @@ export class Cache {
     this.#l1 = engine.l1
     this.#ns = ns
     this.#kp = ns ? `\u0001${ns}\u0001` : ''
+    this.#keys = engine.s.keys
+    this.#max = engine.s.o.maxKeyLength
     engines.set(this, engine)
   }
 
@@ -70,16 +74,25 @@ export class Cache {
     return tel.on ? tel.operation(op, this.#ns, key, count, fn) : fn()
   }
 
+  /** The L1 key of `key` in this view (validated). */
+  #key(key: string): string {
+    return l1Key(this.#kp, key, this.#max, this.#keys)
+  }
+
   /** The fresh value, or `undefined`. Never calls a loader. */
   async get<V = unknown>(key: string): Promise<V | undefined> {
-    const k = this.#s.keys.l1Key(this.#kp, key)
+    const k = this.#key(key)
     const hit = this.#l1 ? this.#l1.serve('get', this.#ns, k, false) : NONE
     if (hit !== NONE) return hit as V
+    return this.#getSlow(k) as V | undefined
+  }
+
+  async #getSlow(k: string): Promise<unknown> {
     this.#s.assertOpen()
     if (this.#l1) this.#s.counters.l1Misses++
     const out: unknown[] = [undefined]
     await this.#op('get', k, undefined, (p) => this.#e.reads.steps.get([k], [0], out, p))
-    return out[0] as V | undefined
+    return out[0]
   }
 
   /**
@@ -88,21 +101,23 @@ export class Cache {
    * returning `undefined` is an error.
    */
   async getOrSet<V>(key: string, loader: Loader<V>, options?: EntryOptions): Promise<V> {
-    const k = this.#s.keys.l1Key(this.#kp, key)
+    const k = this.#key(key)
     const l1 = this.#l1
     const hit = l1 ? l1.serve('getOrSet', this.#ns, k, true) : NONE
-    if (hit !== NONE) {
-      if (l1?.refreshDue) this.#e.reads.refreshDue(k, key, loader as Loader<unknown>, options)
-      return hit as V
-    }
+    if (hit === NONE) return this.#getOrSetSlow(k, key, loader as Loader<unknown>, options) as V
+    if (l1?.refreshDue) this.#e.reads.refreshDue(k, key, loader as Loader<unknown>, options)
+    return hit as V
+  }
+
+  async #getOrSetSlow(k: string, key: string, loader: Loader<unknown>, options?: EntryOptions) {
     this.#s.assertOpen()
     if (typeof loader !== 'function') throw invalidOption('core', 'loader', 'must be a function')
-    if (l1) this.#s.counters.l1Misses++
-    const source = { kind: 'one', loader: loader as Loader<unknown> } as const
-    const [o] = await this.#op('getOrSet', k, undefined, (p) =>
+    if (this.#l1) this.#s.counters.l1Misses++
+    const source = { kind: 'one', loader } as const
+    const outcomes = await this.#op('getOrSet', k, undefined, (p) =>
       this.#e.reads.load([k], [key], source, options, p),
     )
-    return this.#s.out(o?.entry.value) as V
+    return this.#s.out(outcomes[0]?.entry.value)
   }
 
   /** Values in key order (`undefined` for misses): one L1 pass, one L2 batch. */
@@ -135,7 +150,7 @@ export class Cache {
 
   /** Writes L2, then the local L1, then tells every replica to drop its copy (see the write pipeline). */
   async set(key: string, value: unknown, options?: EntryOptions): Promise<void> {
-    const k = this.#s.keys.l1Key(this.#kp, key)
+    const k = this.#key(key)
     return this.#op('set', k, 1, () => this.#write().set([{ k, value, options }]))
   }
 
@@ -143,7 +158,7 @@ export class Cache {
     if (!Array.isArray(items))
       throw invalidOption('core', 'setMany', 'expects an array of { key, value, options? }')
     const prepared = items.map((i: SetManyItem<unknown>) => ({
-      k: this.#s.keys.l1Key(this.#kp, i.key),
+      k: this.#key(i.key),
       value: i.value,
       options: i.options,
     }))
@@ -151,7 +166,7 @@ export class Cache {
   }
 
   async delete(key: string): Promise<void> {
-    const k = this.#s.keys.l1Key(this.#kp, key)
+    const k = this.#key(key)
     return this.#op('delete', k, 1, () => this.#write().delete([k]))
   }
 

@@ -23,10 +23,7 @@ export class Keys {
 
   /** The L1 key of `key` in the namespace whose L1 prefix is `kp` ('' for the root). Validates first. */
   l1Key(kp: string, key: unknown): string {
-    if (typeof key !== 'string' || key.length === 0 || key.length > this.maxLength)
-      throw this.invalid(key)
-    if (kp !== '') return kp + key
-    return key.charCodeAt(0) === 1 ? `\u0001${key}` : key
+    return l1Key(kp, key, this.maxLength, this)
   }
 
   l1Keys(kp: string, keys: unknown): string[] {
@@ -106,4 +103,11 @@ export function namespacePath(parent: string, name: unknown): string {
     )
   }
   return parent ? `${parent}/${name}` : name
+}
+
+/** The one key check and mapping (a plain function: it is on the L1 hit path). */
+export function l1Key(kp: string, key: unknown, max: number, keys: Keys): string {
+  if (typeof key !== 'string' || key.length === 0 || key.length > max) throw keys.invalid(key)
+  if (kp !== '') return kp + key
+  return key.charCodeAt(0) === 1 ? `\u0001${key}` : key
 }

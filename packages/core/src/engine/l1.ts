@@ -12,12 +12,21 @@ export const NONE: unique symbol = Symbol('none')
 export class L1Tier {
   readonly driver: L1Driver
   readonly #s: Shared
+  // Hot-path references, read once (no property chains on a hit).
+  readonly #counters: Shared['counters']
+  readonly #has: Shared['events']['has']
+  readonly #tel: Shared['tel']
+  readonly #clone: boolean
   /** Set by `serve(…, true)` when the hit is past its refresh-ahead point; the caller takes it. */
   refreshDue: L1Record | undefined
 
   constructor(driver: L1Driver, shared: Shared) {
     this.driver = driver
     this.#s = shared
+    this.#counters = shared.counters
+    this.#has = shared.events.has
+    this.#tel = shared.tel
+    this.#clone = shared.o.clone
   }
 
   /**
@@ -28,18 +37,22 @@ export class L1Tier {
   serve(op: string, ns: string, k: string, refresh: boolean): unknown {
     const hit = this.driver.get(k)
     if (hit === undefined) return NONE
-    const s = this.#s
     let value: unknown = hit
     if (hit instanceof L1Record) {
-      const now = s.now()
+      const now = this.#s.now()
       value = this.fresh(hit, now)
       if (value === NONE) return NONE
       if (refresh && hit.refreshAt <= now) this.refreshDue = hit
     }
-    s.counters.l1Hits++
-    if (s.events.has.hit) s.events.emit('hit', { key: s.keys.fullOf(k), tier: 'l1', stale: false })
-    if (s.tel.on) s.tel.l1Hit(op, ns, k)
-    return s.o.clone ? s.out(value) : value
+    this.#counters.l1Hits++
+    if (this.#has.hit) this.#hitEvent(k)
+    if (this.#tel.on) this.#tel.l1Hit(op, ns, k)
+    return this.#clone ? this.#s.out(value) : value
+  }
+
+  #hitEvent(k: string): void {
+    const s = this.#s
+    s.events.emit('hit', { key: s.keys.fullOf(k), tier: 'l1', stale: false })
   }
 
   /** The value of what L1 returned if it may be served now, else `NONE`. */
