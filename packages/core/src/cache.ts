@@ -55,11 +55,7 @@ export class Cache {
     return new Cache(this.#e, namespacePath(this.#ns, name))
   }
 
-  /**
-   * Resolves once the bus subscription is live and the L2 driver's permission probe
-   * passed. Rejects with the first failure (the bus keeps retrying in the background, and
-   * L1 lifetimes stay clamped until it is connected).
-   */
+  /** Bus live and L2 permissions probed; rejects with the first failure (see docs/api.md). */
   ready(): Promise<void> {
     return this.#e.ready
   }
@@ -87,12 +83,9 @@ export class Cache {
     return this.#getSlow(k) as V | undefined
   }
 
-  async #getSlow(k: string): Promise<unknown> {
+  #getSlow(k: string): Promise<unknown> {
     this.#s.assertOpen()
-    if (this.#l1) this.#s.counters.l1Misses++
-    const out: unknown[] = [undefined]
-    await this.#op('get', k, undefined, (p) => this.#e.reads.steps.get([k], [0], out, p))
-    return out[0]
+    return this.#op('get', k, undefined, (p) => this.#e.reads.getOne(k, p))
   }
 
   /**
@@ -109,15 +102,11 @@ export class Cache {
     return hit as V
   }
 
-  async #getOrSetSlow(k: string, key: string, loader: Loader<unknown>, options?: EntryOptions) {
+  #getOrSetSlow(k: string, key: string, loader: Loader<unknown>, options?: EntryOptions) {
     this.#s.assertOpen()
-    if (typeof loader !== 'function') throw invalidOption('core', 'loader', 'must be a function')
-    if (this.#l1) this.#s.counters.l1Misses++
-    const source = { kind: 'one', loader } as const
-    const outcomes = await this.#op('getOrSet', k, undefined, (p) =>
-      this.#e.reads.load([k], [key], source, options, p),
+    return this.#op('getOrSet', k, undefined, (p) =>
+      this.#e.reads.getOrSetOne(k, key, loader, options, p),
     )
-    return this.#s.out(outcomes[0]?.entry.value)
   }
 
   /** Values in key order (`undefined` for misses): one L1 pass, one L2 batch. */

@@ -149,7 +149,42 @@ function positiveInt(value: number | undefined, option: string, fallback: number
   return value
 }
 
-/** Validates everything at construction, naming the option that is wrong. */
+/** The defaults of `createCache` options, in one place (the JSDoc on `CacheOptions` names them too). */
+export const DEFAULTS = {
+  /** @default 'strata' */
+  prefix: 'strata',
+  /** @default 1 minute */
+  ttl: 60_000,
+  /** @default 0 (no cap) */
+  l1Ttl: 0,
+  /** @default 0 (no grace) */
+  grace: 0,
+  /** @default 5 s */
+  graceBackoff: 5_000,
+  /** @default 0 (no jitter) */
+  jitter: 0,
+  /** @default 0 (off) */
+  soft: 0,
+  /** @default 0 (off) */
+  hard: 0,
+  /** @default 0 (off) */
+  refreshAhead: 0,
+  /** @default false */
+  clone: false,
+  /** @default 1024 characters */
+  maxKeyLength: 1024,
+  /** @default 8 MiB (or the L2 driver's `maxValueBytes`) */
+  maxValueBytes: 8 * 1024 * 1024,
+  /** @default 1 s */
+  degradedL1Ttl: 1_000,
+  /** @default 'clear' (or the bus driver's `onGap`) */
+  onGap: 'clear',
+  /** @default false */
+  distributedLock: false,
+  /** @default 10 s */
+  lockTtl: 10_000,
+} as const
+
 /** `null` is never a value for an option: refused naming it (undefined means "the default"). */
 function rejectNulls(o: object, path: string): void {
   for (const [k, v] of Object.entries(o)) {
@@ -158,6 +193,7 @@ function rejectNulls(o: object, path: string): void {
   }
 }
 
+/** Validates everything at construction, naming the option that is wrong. */
 export function resolveOptions(options: CacheOptions): ResolvedOptions {
   if (typeof options !== 'object' || (options as CacheOptions | null) === null)
     throw invalidOption('core', 'options', 'must be an object')
@@ -173,7 +209,7 @@ export function resolveOptions(options: CacheOptions): ResolvedOptions {
   if (bus && !l1) {
     throw invalidOption('core', 'bus', 'needs an `l1`: the bus only invalidates in-process copies')
   }
-  const prefix = options.prefix ?? 'strata'
+  const prefix = options.prefix ?? DEFAULTS.prefix
   if (typeof prefix !== 'string' || !PREFIX_PATTERN.test(prefix)) {
     throw invalidOption(
       'core',
@@ -181,10 +217,10 @@ export function resolveOptions(options: CacheOptions): ResolvedOptions {
       `must be 1-64 characters of letters, digits, '_', '-', '.' (got ${JSON.stringify(prefix)})`,
     )
   }
-  const ttl = toMs(options.ttl, 'ttl') ?? 60_000
+  const ttl = toMs(options.ttl, 'ttl') ?? DEFAULTS.ttl
   if (ttl <= 0) throw invalidOption('core', 'ttl', 'must be greater than 0')
-  const refreshAhead = fraction(options.refreshAhead, 'refreshAhead', 0, 1)
-  const onGap = options.onGap ?? bus?.onGap ?? 'clear'
+  const refreshAhead = fraction(options.refreshAhead, 'refreshAhead', DEFAULTS.refreshAhead, 1)
+  const onGap = options.onGap ?? bus?.onGap ?? DEFAULTS.onGap
   if ((onGap as string) !== 'clear' && (onGap as string) !== 'clamp') {
     throw invalidOption(
       'core',
@@ -193,8 +229,8 @@ export function resolveOptions(options: CacheOptions): ResolvedOptions {
     )
   }
   const timeouts = options.timeouts ?? {}
-  const soft = toMs(timeouts.soft, 'timeouts.soft') ?? 0
-  const hard = toMs(timeouts.hard, 'timeouts.hard') ?? 0
+  const soft = toMs(timeouts.soft, 'timeouts.soft') ?? DEFAULTS.soft
+  const hard = toMs(timeouts.hard, 'timeouts.hard') ?? DEFAULTS.hard
   if (soft > 0 && hard > 0 && soft >= hard) {
     throw invalidOption(
       'core',
@@ -202,7 +238,7 @@ export function resolveOptions(options: CacheOptions): ResolvedOptions {
       `must be shorter than timeouts.hard (${soft} >= ${hard})`,
     )
   }
-  const distributedLock = options.distributedLock ?? false
+  const distributedLock = options.distributedLock ?? DEFAULTS.distributedLock
   if (distributedLock && !l2?.locks) {
     throw invalidOption('core', 'distributedLock', 'needs an `l2` driver with lock support')
   }
@@ -213,21 +249,21 @@ export function resolveOptions(options: CacheOptions): ResolvedOptions {
     prefix,
     name: options.name ?? prefix,
     ttl,
-    l1Ttl: toMs(options.l1Ttl, 'l1Ttl') ?? 0,
-    grace: toMs(options.grace, 'grace') ?? 0,
-    graceBackoff: toMs(options.graceBackoff, 'graceBackoff') ?? 5_000,
+    l1Ttl: toMs(options.l1Ttl, 'l1Ttl') ?? DEFAULTS.l1Ttl,
+    grace: toMs(options.grace, 'grace') ?? DEFAULTS.grace,
+    graceBackoff: toMs(options.graceBackoff, 'graceBackoff') ?? DEFAULTS.graceBackoff,
     negativeTtl: toMs(options.negativeTtl, 'negativeTtl'),
-    jitter: fraction(options.jitter, 'jitter', 0, 1),
+    jitter: fraction(options.jitter, 'jitter', DEFAULTS.jitter, 1),
     soft,
     hard,
     refreshAhead,
-    clone: options.clone ?? false,
-    maxKeyLength: positiveInt(options.maxKeyLength, 'maxKeyLength', 1024),
+    clone: options.clone ?? DEFAULTS.clone,
+    maxKeyLength: positiveInt(options.maxKeyLength, 'maxKeyLength', DEFAULTS.maxKeyLength),
     maxValueBytes: resolveMaxValueBytes(options.maxValueBytes, l2),
-    degradedL1Ttl: toMs(options.degradedL1Ttl, 'degradedL1Ttl') ?? 1_000,
+    degradedL1Ttl: toMs(options.degradedL1Ttl, 'degradedL1Ttl') ?? DEFAULTS.degradedL1Ttl,
     onGap,
     distributedLock,
-    lockTtl: toMs(options.lockTtl, 'lockTtl') ?? 10_000,
+    lockTtl: toMs(options.lockTtl, 'lockTtl') ?? DEFAULTS.lockTtl,
     clock: options.clock ?? systemClock,
     telemetry: resolveTelemetry(options.telemetry),
   }
@@ -235,7 +271,7 @@ export function resolveOptions(options: CacheOptions): ResolvedOptions {
 
 function resolveMaxValueBytes(value: number | undefined, l2: L2Driver | undefined): number {
   const readable = l2?.maxValueBytes
-  const max = positiveInt(value, 'maxValueBytes', readable ?? 8 * 1024 * 1024)
+  const max = positiveInt(value, 'maxValueBytes', readable ?? DEFAULTS.maxValueBytes)
   if (readable !== undefined && max > readable) {
     throw invalidOption(
       'core',

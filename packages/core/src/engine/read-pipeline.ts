@@ -1,5 +1,5 @@
 import type { Entry } from '../contracts.js'
-import { CacheError, errors } from '../errors.js'
+import { CacheError, errors, invalidOption } from '../errors.js'
 import { resolveCall, type CallPolicy, type EntryOptions } from '../options.js'
 import type { Probe } from '../telemetry.js'
 import { timeoutError, type FailSafe } from './fail-safe.js'
@@ -60,6 +60,28 @@ export class ReadPipeline {
     this.#loaders = loaders
     this.#failSafe = failSafe
     this.steps = new ReadSteps(shared, l1, l2)
+  }
+
+  /** `get` after an L1 miss (L2 only, never loads). */
+  async getOne(k: string, probe?: Probe): Promise<unknown> {
+    if (this.#l1) this.#s.counters.l1Misses++
+    const out: unknown[] = [undefined]
+    await this.steps.get([k], [0], out, probe)
+    return out[0]
+  }
+
+  /** `getOrSet` after an L1 miss. */
+  async getOrSetOne(
+    k: string,
+    key: string,
+    loader: Loader<unknown>,
+    options: EntryOptions | undefined,
+    probe?: Probe,
+  ): Promise<unknown> {
+    if (typeof loader !== 'function') throw invalidOption('core', 'loader', 'must be a function')
+    if (this.#l1) this.#s.counters.l1Misses++
+    const [o] = await this.load([k], [key], { kind: 'one', loader }, options, probe)
+    return this.#s.out((o as Outcome).entry.value)
   }
 
   /** `getOrSetMany`: one L1 pass, then one load (one loader call) for what L1 missed. */
