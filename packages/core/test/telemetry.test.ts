@@ -121,6 +121,15 @@ describe('OpenTelemetry', () => {
     })
     await cache.getOrSet('secret-key', () => 1)
     expect(spans('cache.getOrSet')[0]!.attributes['cache.key']).toBeUndefined()
+    // Nor in error text (span status and exception events).
+    await cache
+      .getOrSet('user:alice@example.com', () => Promise.reject(new Error('db down')))
+      .catch(() => undefined)
+    const text = JSON.stringify(
+      exporter.getFinishedSpans().map((s) => [s.status, s.events.map((e) => e.attributes)]),
+    )
+    expect(text).toContain('E_LOADER_ERROR')
+    expect(text).not.toContain('alice')
   })
 
   it('stale served and coalesced loads are visible; errors carry the CacheError code', async () => {
