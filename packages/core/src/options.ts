@@ -325,20 +325,29 @@ export interface CallPolicy {
   distributedLock: boolean
 }
 
+function defaultPolicy(base: ResolvedOptions): CallPolicy {
+  return Object.freeze({
+    ttl: base.ttl,
+    l1Ttl: base.l1Ttl,
+    grace: base.grace,
+    negativeTtl: base.negativeTtl,
+    tags: NO_TAGS,
+    soft: base.soft,
+    hard: base.hard,
+    distributedLock: base.distributedLock,
+  })
+}
+
+/** The policy of calls without options, built once per cache (it is never mutated). */
+const defaultPolicies = new WeakMap<ResolvedOptions, CallPolicy>()
+
 export function resolveCall(base: ResolvedOptions, o: EntryOptions | undefined): CallPolicy {
   if (o !== undefined && (typeof o !== 'object' || (o as EntryOptions | null) === null))
     throw invalidOption('core', 'options', 'must be an object')
   if (o === undefined) {
-    return {
-      ttl: base.ttl,
-      l1Ttl: base.l1Ttl,
-      grace: base.grace,
-      negativeTtl: base.negativeTtl,
-      tags: NO_TAGS,
-      soft: base.soft,
-      hard: base.hard,
-      distributedLock: base.distributedLock,
-    }
+    let p = defaultPolicies.get(base)
+    if (p === undefined) defaultPolicies.set(base, (p = defaultPolicy(base)))
+    return p
   }
   const ttl = toMs(o.ttl, 'ttl') ?? base.ttl
   if (ttl <= 0) throw invalidOption('core', 'ttl', 'must be greater than 0')

@@ -387,6 +387,7 @@ export class RedisL2 implements L2Driver {
     fn: (c: Client, group: T[]) => Promise<R[]>,
   ): Promise<R[]> {
     if (items.length === 0) return Promise.resolve([])
+    if (!this.#isCluster) return this.#run(what, (c) => fn(c, items as T[]))
     const indexed = items.map((item, i) => ({ ...item, i }))
     return this.#run(what, async (c) => {
       const out = new Array<R>(items.length)

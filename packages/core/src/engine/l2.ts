@@ -20,7 +20,11 @@ export interface L2Fill {
 /** What became of a fill: stored, refused (a write revoked its lease or the guard), or failed (L2 error). */
 export type FillResult = 'stored' | 'revoked' | 'failed'
 
-const NO_ANSWER: L2Answer = { entry: undefined, token: undefined }
+/** Callers of `read` waiting for the end of the tick (see `read`). */
+interface Waiting {
+  keys: readonly string[]
+  resolve: (answers: L2Answer[]) => void
+}
 
 /**
  * The L2 steps every read and write shares: encode with the codec's own rules and the
@@ -30,6 +34,8 @@ const NO_ANSWER: L2Answer = { entry: undefined, token: undefined }
 export class L2Tier {
   readonly driver: L2Driver
   readonly #s: Shared
+  /** Reads queued in this tick: [without lease, with lease]. */
+  #queued: [Waiting[], Waiting[]] = [[], []]
 
   constructor(driver: L2Driver, shared: Shared) {
     this.driver = driver
@@ -87,11 +93,41 @@ export class L2Tier {
   }
 
   /**
-   * Reads `keys` in one batch. With `lease`, every miss carries a lease token (taken in
-   * the same round trip; hits take none). Entries whose tags were invalidated in L2 are
-   * misses. Never throws: an L2 error is counted and reads as a miss without a token.
+   * Reads `keys`. With `lease`, every miss carries a lease token (taken in the same round
+   * trip; hits take none). Entries whose tags were invalidated in L2 are misses. Never
+   * throws: an L2 error is counted and reads as a miss without a token.
+   *
+   * Every read issued in the same tick (concurrent `get`s, `getOrSet`s, batches) goes out
+   * together at the end of the tick: one MGET or one lease script per Cluster slot
+   * instead of one command per caller (DataLoader's idea). A lone read leaves in the same
+   * tick, so sequential latency does not change.
    */
-  async read(keys: readonly string[], lease: boolean): Promise<L2Answer[]> {
+  read(keys: readonly string[], lease: boolean): Promise<L2Answer[]> {
+    return new Promise((resolve) => {
+      const queue = this.#queued[lease ? 1 : 0]
+      queue.push({ keys, resolve })
+      if (queue.length === 1) process.nextTick(() => void this.#flush(lease))
+    })
+  }
+
+  async #flush(lease: boolean): Promise<void> {
+    const i = lease ? 1 : 0
+    const queue = this.#queued[i]
+    this.#queued[i] = []
+    if (queue.length === 1) {
+      const w = queue[0] as Waiting
+      w.resolve(await this.#read(w.keys, lease))
+      return
+    }
+    // The same key asked for by many callers (a stampede) is read once.
+    const unique = new Map<string, number>()
+    for (const w of queue) for (const k of w.keys) if (!unique.has(k)) unique.set(k, unique.size)
+    const answers = await this.#read([...unique.keys()], lease)
+    for (const w of queue)
+      w.resolve(w.keys.map((k) => answers[unique.get(k) as number] as L2Answer))
+  }
+
+  async #read(keys: readonly string[], lease: boolean): Promise<L2Answer[]> {
     const l2 = this.driver
     const s = this.#s
     try {
@@ -114,7 +150,7 @@ export class L2Tier {
       return answers
     } catch (err) {
       s.l2Failure(err, 'l2.get', keys.length === 1 ? keys[0] : undefined)
-      return keys.map(() => NO_ANSWER)
+      return keys.map(() => ({ entry: undefined, token: undefined }))
     }
   }
 

@@ -21,6 +21,8 @@ export interface Job {
   tokens: (string | undefined)[]
   /** Set when the refresh-ahead of an L1 entry started it: only a newer L2 entry counts. */
   refreshing: Entry | undefined
+  /** L2 answers read before the job started (getOrSet reads before it builds a flight). */
+  read: L2Answer[] | undefined
   timedOut: boolean
   controller: AbortController | undefined
 }
@@ -80,8 +82,8 @@ export class ReadPipeline {
   ): Promise<unknown> {
     if (typeof loader !== 'function') throw invalidOption('core', 'loader', 'must be a function')
     if (this.#l1) this.#s.counters.l1Misses++
-    const [o] = await this.load([k], [key], { kind: 'one', loader }, options, probe)
-    return this.#s.out((o as Outcome).entry.value)
+    const o = await this.loadOne(k, key, { kind: 'one', loader }, options, probe)
+    return this.#s.out(o.entry.value)
   }
 
   /** `getOrSetMany`: one L1 pass, then one load (one loader call) for what L1 missed. */
@@ -119,28 +121,14 @@ export class ReadPipeline {
     options: EntryOptions | undefined,
     probe?: Probe,
   ): Promise<Outcome[]> {
-    const s = this.#s
-    const p = resolveCall(s.o, options)
-    const flights = new Map<string, { flight: Flight; joined: boolean }>()
+    const p = resolveCall(this.#s.o, options)
+    const waits = new Map<string, Promise<Outcome>>()
     const fresh: number[] = []
-    const backedOff = new Map<string, Outcome>()
     keys.forEach((k, i) => {
-      if (flights.has(k) || backedOff.has(k)) return
-      const live = this.flights.get(k)
-      if (live && !live.finished && s.guard.allowed(k, live.tags, live.start)) {
-        s.counters.coalesced++
-        if (probe) probe.coalesced = true
-        flights.set(k, { flight: live, joined: true })
-        return
-      }
-      const stale = this.#failSafe.backingOff(k)
-      if (stale) {
-        this.#failSafe.served(k, 'backoff')
-        backedOff.set(k, { entry: stale, tier: 'loader', stale: true })
-        return
-      }
-      fresh.push(i)
-      flights.set(k, { flight: undefined as unknown as Flight, joined: false })
+      if (waits.has(k)) return
+      const joined = this.#join(k, p, probe)
+      if (joined) waits.set(k, joined)
+      else fresh.push(i)
     })
     if (fresh.length > 0) {
       const job = this.start(
@@ -150,26 +138,81 @@ export class ReadPipeline {
         p,
         undefined,
       )
-      job.keys.forEach((k, j) =>
-        flights.set(k, { flight: job.flights[j] as Flight, joined: false }),
-      )
+      job.keys.forEach((k, j) => waits.set(k, (job.flights[j] as Flight).result))
     }
     // Promise.all observes every rejection, so one failed key leaves no unhandled ones.
-    const outcomes = await Promise.all(
-      keys.map((k) => {
-        const b = backedOff.get(k)
-        if (b) return Promise.resolve(b)
-        const f = flights.get(k) as { flight: Flight; joined: boolean }
-        return f.joined ? this.#await(k, f.flight, p.hard) : f.flight.result
-      }),
-    )
-    if (probe && outcomes.length === 1) {
-      const o = outcomes[0] as Outcome
+    return Promise.all(keys.map((k) => waits.get(k) as Promise<Outcome>))
+  }
+
+  /**
+   * The one-key load of `getOrSet`. It reads L2 first (batched with the tick's other
+   * reads, a lease taken on a miss) and builds a flight only on a miss: an L2 hit costs
+   * no flight. A miss hands what it read to the job, which does not read again.
+   */
+  async loadOne(
+    k: string,
+    userKey: string,
+    source: Source,
+    options: EntryOptions | undefined,
+    probe?: Probe,
+  ): Promise<Outcome> {
+    const s = this.#s
+    const p = resolveCall(s.o, options)
+    let o: Outcome
+    const joined = this.#join(k, p, probe)
+    if (joined) o = await joined
+    else if (!this.#l2) o = await this.#startOne(k, userKey, source, p, undefined)
+    else {
+      const start = s.guard.begin(k)
+      try {
+        const read = await this.#l2.read([k], true)
+        const e = (read[0] as L2Answer).entry
+        if (servable(e, s.o.clock.now())) {
+          await this.steps.l2Hit(k, e, start, p)
+          o = { entry: e, tier: 'l2', stale: false }
+        } else {
+          // Someone may have started the load while we read: join it (leases are shared).
+          o = await (this.#join(k, p, probe) ?? this.#startOne(k, userKey, source, p, read))
+        }
+      } finally {
+        s.guard.end(k)
+      }
+    }
+    if (probe) {
       probe.tier = o.tier
       probe.hit = o.tier === 'l2'
       probe.stale = o.stale
     }
-    return outcomes
+    return o
+  }
+
+  #startOne(
+    k: string,
+    userKey: string,
+    source: Source,
+    p: CallPolicy,
+    read: L2Answer[] | undefined,
+  ): Promise<Outcome> {
+    return (this.start([k], [userKey], source, p, undefined, read).flights[0] as Flight).result
+  }
+
+  /**
+   * What a caller of `k` waits on instead of starting a load: a live flight that no
+   * invalidation has overtaken (under the caller's own hard timeout), or the stale entry
+   * of a key backing off after a failure. `undefined`: start a load.
+   */
+  #join(k: string, p: CallPolicy, probe: Probe | undefined): Promise<Outcome> | undefined {
+    const s = this.#s
+    const live = this.flights.get(k)
+    if (live && !live.finished && s.guard.allowed(k, live.tags, live.start)) {
+      s.counters.coalesced++
+      if (probe) probe.coalesced = true
+      return this.#await(k, live, p.hard)
+    }
+    const stale = this.#failSafe.backingOff(k)
+    if (!stale) return undefined
+    this.#failSafe.served(k, 'backoff')
+    return Promise.resolve({ entry: stale, tier: 'loader', stale: true })
   }
 
   /** A caller that joined a flight waits under its own hard timeout (stale within grace, else E_LOADER_TIMEOUT). */
@@ -227,6 +270,7 @@ export class ReadPipeline {
     source: Source,
     p: CallPolicy,
     refreshing: Entry | undefined,
+    read?: L2Answer[],
   ): Job {
     const s = this.#s
     const starts = keys.map((k) => s.guard.begin(k))
@@ -240,6 +284,7 @@ export class ReadPipeline {
       ),
       tokens: keys.map(() => undefined),
       refreshing,
+      read,
       timedOut: false,
       controller: undefined,
     }
@@ -298,14 +343,14 @@ export class ReadPipeline {
 
   /** L2 with leases on a miss; fresh entries settle their flights. Returns what is still to load. */
   async #readL2(job: Job): Promise<number[]> {
-    const found = await (this.#l2 as L2Tier).read(job.keys, true)
+    const found = job.read ?? (await (this.#l2 as L2Tier).read(job.keys, true))
     const now = this.#s.o.clock.now()
     const todo: number[] = []
     for (let j = 0; j < job.keys.length; j++) {
       const { entry: e, token } = found[j] as L2Answer
       const flight = job.flights[j] as Flight
       job.tokens[j] = token
-      if (e && e.freshUntil > now && (!job.refreshing || e.version > job.refreshing.version)) {
+      if (servable(e, now) && (!job.refreshing || e.version > job.refreshing.version)) {
         await this.steps.l2Hit(job.keys[j] as string, e, flight.start, job.p)
         flight.settle({ entry: e, tier: 'l2', stale: false })
         continue
@@ -381,4 +426,9 @@ export class ReadPipeline {
       flight.settle({ entry: f.entry, tier: 'loader', stale: false })
     }
   }
+}
+
+/** Fresh enough to serve. */
+function servable(e: Entry | undefined, now: number): e is Entry {
+  return e !== undefined && e.freshUntil > now
 }
