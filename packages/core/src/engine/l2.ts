@@ -1,6 +1,7 @@
 import type { Entry, L2Driver } from '../contracts.js'
 import { CacheError, errors } from '../errors.js'
 import type { Shared } from './shared.js'
+import { TickBatch } from './tick-batch.js'
 
 /** One key's answer from L2: the entry when servable data was there, the lease token on a miss. */
 export interface L2Answer {
@@ -20,12 +21,6 @@ export interface L2Fill {
 /** What became of a fill: stored, refused (a write revoked its lease or the guard), or failed (L2 error). */
 export type FillResult = 'stored' | 'revoked' | 'failed'
 
-/** Callers of `read` waiting for the end of the tick (see `read`). */
-interface Waiting {
-  keys: readonly string[]
-  resolve: (answers: L2Answer[]) => void
-}
-
 /**
  * The L2 steps every read and write shares: encode with the codec's own rules and the
  * size cap, decode (corrupt bytes become a counted miss and are deleted), tag checks,
@@ -34,8 +29,10 @@ interface Waiting {
 export class L2Tier {
   readonly driver: L2Driver
   readonly #s: Shared
-  /** Reads queued in this tick: [without lease, with lease]. */
-  #queued: [Waiting[], Waiting[]] = [[], []]
+  /** Reads and fills issued in one tick go out together (see `TickBatch`). */
+  readonly #reads = new TickBatch<string, L2Answer>((keys) => this.#readUnique(keys, false))
+  readonly #leasedReads = new TickBatch<string, L2Answer>((keys) => this.#readUnique(keys, true))
+  readonly #fills = new TickBatch<L2Fill, FillResult>((items) => this.#fill(items))
 
   constructor(driver: L2Driver, shared: Shared) {
     this.driver = driver
@@ -98,33 +95,20 @@ export class L2Tier {
    * throws: an L2 error is counted and reads as a miss without a token.
    *
    * Every read issued in the same tick (concurrent `get`s, `getOrSet`s, batches) goes out
-   * together at the end of the tick: one MGET or one lease script per Cluster slot
-   * instead of one command per caller (DataLoader's idea). A lone read leaves in the same
-   * tick, so sequential latency does not change.
+   * together: one MGET or one lease script per Cluster slot instead of one command per
+   * caller.
    */
   read(keys: readonly string[], lease: boolean): Promise<L2Answer[]> {
-    return new Promise((resolve) => {
-      const queue = this.#queued[lease ? 1 : 0]
-      queue.push({ keys, resolve })
-      if (queue.length === 1) process.nextTick(() => void this.#flush(lease))
-    })
+    return (lease ? this.#leasedReads : this.#reads).add(keys)
   }
 
-  async #flush(lease: boolean): Promise<void> {
-    const i = lease ? 1 : 0
-    const queue = this.#queued[i]
-    this.#queued[i] = []
-    if (queue.length === 1) {
-      const w = queue[0] as Waiting
-      w.resolve(await this.#read(w.keys, lease))
-      return
-    }
-    // The same key asked for by many callers (a stampede) is read once.
+  /** The same key asked for by many callers in one tick (a stampede) is read once. */
+  async #readUnique(keys: string[], lease: boolean): Promise<L2Answer[]> {
     const unique = new Map<string, number>()
-    for (const w of queue) for (const k of w.keys) if (!unique.has(k)) unique.set(k, unique.size)
+    for (const k of keys) if (!unique.has(k)) unique.set(k, unique.size)
+    if (unique.size === keys.length) return this.#read(keys, lease)
     const answers = await this.#read([...unique.keys()], lease)
-    for (const w of queue)
-      w.resolve(w.keys.map((k) => answers[unique.get(k) as number] as L2Answer))
+    return keys.map((k) => answers[unique.get(k) as number] as L2Answer)
   }
 
   async #read(keys: readonly string[], lease: boolean): Promise<L2Answer[]> {
@@ -220,9 +204,14 @@ export class L2Tier {
    * Stores loaded entries: through their lease when the driver has leases (a write or
    * delete since the miss revokes it), else plainly when the fill guard still allows.
    * Resolves what became of each item; never throws (errors are counted, refusals
-   * counted as discarded fills).
+   * counted as discarded fills). Fills issued in the same tick (many loads finishing
+   * together) go out as one script per slot.
    */
-  async fill(items: readonly L2Fill[]): Promise<FillResult[]> {
+  fill(items: readonly L2Fill[]): Promise<FillResult[]> {
+    return this.#fills.add(items)
+  }
+
+  async #fill(items: readonly L2Fill[]): Promise<FillResult[]> {
     const s = this.#s
     const l2 = this.driver
     const now = s.o.clock.now()
