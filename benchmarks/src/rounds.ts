@@ -86,12 +86,19 @@ export async function runRound(spec: RoundSpec): Promise<unknown> {
         r.inFlight,
         r.ms,
       )
+      const load = () => Promise.resolve(value)
+      const tputGetOrSet = await concurrentThroughput(
+        (i) => a.getOrSet(keys[i % keys.length] as string, load),
+        r.inFlight,
+        r.ms,
+      )
       return {
         p50: percentile(lat, 50),
         p99: percentile(lat, 99),
         rawP50: percentile(rawLat, 50),
         rawP99: percentile(rawLat, 99),
         tput,
+        tputGetOrSet,
       }
     }
     case 'hit-ratio': {

@@ -47,13 +47,12 @@ export const CONTENDERS: Contender[] = [
   {
     id: 'layered-loader',
     isolated: false,
-    modes: ['l1'],
-    minNode: 22,
+    modes: ['l1', 'l2', 'tiered'],
     load: async () => (await import('./layered-loader.js')).layeredLoader,
   },
 ]
 
-/** Whether this Node can run the contender (layered-loader needs 22+). */
+/** Whether this Node can run the contender (none needs more than Node 20 today). */
 export function runnable(c: Contender): boolean {
   return Number(process.versions.node.split('.')[0]) >= (c.minNode ?? 0)
 }

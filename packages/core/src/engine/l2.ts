@@ -32,7 +32,7 @@ export class L2Tier {
   /** Reads and fills issued in one tick go out together (see `TickBatch`). */
   readonly #reads = new TickBatch<string, L2Answer>((keys) => this.#readUnique(keys, false))
   readonly #leasedReads = new TickBatch<string, L2Answer>((keys) => this.#readUnique(keys, true))
-  readonly #fills = new TickBatch<L2Fill, FillResult>((items) => this.#fill(items))
+  readonly #fills = new TickBatch<L2Fill, FillResult>((items) => this.#fill(items), 'immediate')
 
   constructor(driver: L2Driver, shared: Shared) {
     this.driver = driver

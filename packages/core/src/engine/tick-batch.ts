@@ -14,14 +14,22 @@ export class TickBatch<I, O> {
   }[] = []
   readonly #run: (items: I[]) => Promise<O[]>
 
-  /** `run` answers the items in order; if it rejects, every caller of the batch rejects. */
-  constructor(run: (items: I[]) => Promise<O[]>) {
+  readonly #defer: (fn: () => void) => void
+
+  /**
+   * `run` answers the items in order; if it rejects, every caller of the batch rejects.
+   * `wait: 'immediate'` collects until the event loop's check phase instead: loads that
+   * finish in one timers phase (Node runs promise jobs between timer callbacks, so they
+   * never share a tick) still go out together.
+   */
+  constructor(run: (items: I[]) => Promise<O[]>, wait: 'tick' | 'immediate' = 'tick') {
     this.#run = run
+    this.#defer = wait === 'tick' ? (fn) => process.nextTick(fn) : (fn) => setImmediate(fn)
   }
 
   add(items: readonly I[]): Promise<O[]> {
     return new Promise((resolve, reject) => {
-      if (this.#waiters.length === 0) process.nextTick(() => void this.#flush())
+      if (this.#waiters.length === 0) this.#defer(() => void this.#flush())
       this.#waiters.push({ from: this.#items.length, count: items.length, resolve, reject })
       for (const item of items) this.#items.push(item)
     })

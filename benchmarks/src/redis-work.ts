@@ -1,0 +1,81 @@
+import { Redis } from 'ioredis'
+import type { ScenarioResult } from './scenarios.js'
+import { adapterFor } from './rounds.js'
+
+/** Calls Redis executed per command (INFO commandstats: a script's inner commands count too). */
+async function commandstats(redis: Redis): Promise<Map<string, number>> {
+  const info = await redis.info('commandstats')
+  const out = new Map<string, number>()
+  for (const m of info.matchAll(/cmdstat_([a-z|]+):calls=(\d+)/g))
+    out.set(m[1] as string, Number(m[2]))
+  return out
+}
+
+const WRITES = new Set(['set', 'sadd', 'srem', 'pexpire', 'del', 'unlink', 'incr'])
+
+/**
+ * Redis work per operation, counted by the server: one L2 hit and one miss with its
+ * guarded fill, through `getOrSet` on an L2-only cache, one operation at a time (so
+ * round trips are visible: every command or script is one round trip here).
+ */
+export async function redisWork(redisUrl: string, prefix: string): Promise<ScenarioResult> {
+  const redis = new Redis(redisUrl)
+  const n = 500
+  const a = await adapterFor('strata', 'l2', redisUrl, prefix)
+  const value = { id: 1, name: 'x'.repeat(100) }
+  for (let i = 0; i < n; i++) await a.set(`hot${i}`, value)
+  await a.getOrSet('warm', () => Promise.resolve(value)) // scripts loaded
+  const measure = async (op: (i: number) => Promise<unknown>) => {
+    const before = await commandstats(redis)
+    for (let i = 0; i < n; i++) await op(i)
+    const after = await commandstats(redis)
+    const per = new Map<string, number>()
+    for (const [cmd, calls] of after) {
+      const d = calls - (before.get(cmd) ?? 0) - (cmd === 'info' ? 1 : 0)
+      if (d > 0) per.set(cmd, d / n)
+    }
+    return per
+  }
+  const hit = await measure((i) => a.getOrSet(`hot${i}`, () => Promise.resolve(value)))
+  const miss = await measure((i) => a.getOrSet(`cold${i}`, () => Promise.resolve(value)))
+  redis.disconnect()
+  const row = (name: string, per: Map<string, number>) => {
+    const total = [...per.values()].reduce((x, y) => x + y, 0)
+    // Strata's getOrSet reaches Redis only through scripts: one script call, one round trip.
+    const scripts = (per.get('evalsha') ?? 0) + (per.get('eval') ?? 0)
+    const trips = scripts > 0 ? scripts : total
+    return {
+      contender: name,
+      'commands per op': total.toFixed(2),
+      'round trips per op': trips.toFixed(2),
+      'writes per op': [...per]
+        .filter(([c]) => WRITES.has(c))
+        .reduce((x, [, v]) => x + v, 0)
+        .toFixed(2),
+      'by command': [...per].map(([c, v]) => `${c} ${v.toFixed(2)}`).join(', '),
+    }
+  }
+  const h = row('strata getOrSet, L2 hit', hit)
+  const m = row('strata getOrSet, miss + guarded fill', miss)
+  return {
+    scenario: 'redis-work',
+    title: 'Redis work per operation (INFO commandstats)',
+    method: `L2-only strata; ${n} sequential getOrSet L2 hits, then ${n} sequential misses with their fill; commands counted by the server, a script's inner commands included; strata's getOrSet reaches Redis only through scripts, so round trips = script calls`,
+    isolation: 'main process, its own redis-server',
+    columns: ['commands per op', 'round trips per op', 'writes per op', 'by command'],
+    rows: [h, m],
+    targets: [
+      {
+        text: 'L2 hit: one round trip, no write',
+        met: Number(h['round trips per op']) <= 1 && Number(h['writes per op']) === 0,
+        detail: `${h['round trips per op']} round trip(s), ${h['writes per op']} writes`,
+      },
+      {
+        text: 'miss + fill: ≤ 2 round trips, ≤ 5 commands (inner included)',
+        met: Number(m['round trips per op']) <= 2 && Number(m['commands per op']) <= 5,
+        detail: `${m['round trips per op']} round trips, ${m['commands per op']} commands`,
+      },
+    ],
+    skipped: [],
+  }
+}
