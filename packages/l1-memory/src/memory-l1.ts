@@ -49,9 +49,13 @@ function nonNegativeInt(value: number | undefined, option: string, fallback: num
  * Entries are the live objects core hands in: a hit returns the same reference (what
  * makes L1 fast); core's `clone` option copies on read for callers that mutate.
  */
+/** The keeper entry (see `delete`): never returned, never reported, 1 slot. */
+const KEEPER: unique symbol = Symbol('strata.l1.keeper')
+const KEEPER_VALUE = Object.freeze({})
+
 export class MemoryL1 implements L1Driver {
   readonly name = 'memory-l1'
-  readonly #lru: LRUCache<string, object>
+  readonly #lru: LRUCache<string | symbol, object>
   readonly #maxBytes: number
   #listener: ((key: string, reason: EvictionReason) => void) | undefined
   /** Set while `clear()` runs so disposals report `cleared`, not `deleted`. */
@@ -80,7 +84,7 @@ export class MemoryL1 implements L1Driver {
     }
     const sizeOf = options.sizeOf ?? estimateSize
     const clock = options.clock ?? systemClock
-    this.#lru = new LRUCache<string, object>({
+    this.#lru = new LRUCache<string | symbol, object>({
       max: maxEntries,
       ...(this.#maxBytes > 0
         ? {
@@ -97,7 +101,8 @@ export class MemoryL1 implements L1Driver {
       perf: { now: () => clock.now() },
       dispose: (_value, key, reason) => {
         const l = this.#listener
-        if (l) l(key, this.#clearing ? EvictionReason.cleared : REASONS[reason])
+        if (l && typeof key === 'string')
+          l(key, this.#clearing ? EvictionReason.cleared : REASONS[reason])
       },
     })
   }
@@ -108,12 +113,8 @@ export class MemoryL1 implements L1Driver {
   }
 
   set(key: string, stored: unknown, ttlMs: number): void {
-    if (ttlMs <= 0) {
-      this.#lru.delete(key)
-      return
-    }
-    if (stored === undefined) {
-      this.#lru.delete(key)
+    if (ttlMs <= 0 || stored === undefined) {
+      this.delete(key)
       return
     }
     // lru-cache holds objects; primitives are objects to it at runtime, null is boxed once.
@@ -121,6 +122,10 @@ export class MemoryL1 implements L1Driver {
   }
 
   delete(key: string): boolean {
+    // lru-cache resets all its arrays (O(max)) when its last entry is deleted: ~1 ms per
+    // delete at 10 000 entries, on every invalidation of a lone key. A keeper entry under
+    // a symbol (no user key can equal it) keeps it from ever deleting its last entry.
+    if (this.#lru.size === 1 && this.#lru.has(key)) this.#lru.set(KEEPER, KEEPER_VALUE)
     return this.#lru.delete(key)
   }
 
@@ -136,14 +141,15 @@ export class MemoryL1 implements L1Driver {
         this.#lru.clear()
         return
       }
-      for (const key of [...this.#lru.keys()]) if (key.startsWith(prefix)) this.#lru.delete(key)
+      for (const key of [...this.#lru.keys()])
+        if (typeof key === 'string' && key.startsWith(prefix)) this.delete(key)
     } finally {
       this.#clearing = false
     }
   }
 
   get size(): number {
-    return this.#lru.size
+    return this.#lru.size - (this.#lru.has(KEEPER) ? 1 : 0)
   }
 
   get bytes(): number {

@@ -58,3 +58,25 @@ describe('estimateSize', () => {
     expect(estimateSize(new Map([['a', 'b'.repeat(100)]]))).toBeGreaterThan(200)
   })
 })
+
+describe('deleting the last entry', () => {
+  it('keeps the entry count, eviction events and prefix clears right with the keeper entry', () => {
+    const l1 = memoryL1({ maxEntries: 10 })
+    const evicted: string[] = []
+    l1.onEvict((key, reason) => evicted.push(`${key}:${reason}`))
+    l1.set('only', 'v', 1000)
+    expect(l1.size).toBe(1)
+    expect(l1.delete('only')).toBe(true)
+    expect(l1.size).toBe(0)
+    expect(l1.get('only')).toBeUndefined()
+    expect(evicted).toEqual(['only:deleted'])
+    // The keeper holds one slot of lru-cache's own bound; the driver's bound stays usable.
+    for (let i = 0; i < 9; i++) l1.set(`k${i}`, i, 1000)
+    expect(l1.size).toBe(9)
+    l1.clear('k')
+    expect(l1.size).toBe(0)
+    l1.set('a', 1, 1000)
+    l1.clear()
+    expect(l1.size).toBe(0)
+  })
+})
