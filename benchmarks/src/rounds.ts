@@ -31,7 +31,7 @@ export async function closeAll(): Promise<void> {
 export type Round =
   | { kind: 'l1-hit'; op: 'get' | 'getOrSet'; ms: number }
   | { kind: 'l2-hit'; sequential: number; inFlight: number; ms: number }
-  | { kind: 'hit-ratio'; s: number; keys: number; requests: number }
+  | { kind: 'hit-ratio'; s: number; keys: number; requests: number; scan?: number }
 
 export interface RoundSpec {
   contender: string
@@ -108,7 +108,14 @@ export async function runRound(spec: RoundSpec): Promise<unknown> {
         loads++
         return Promise.resolve(value)
       }
-      for (let i = 0; i < r.requests; i++) await a.getOrSet(`z${String(next())}`, load)
+      // With `scan`, that share of requests are one-off keys (a scan), the rest Zipf.
+      let scanned = 0
+      let state = 11
+      const random = () => (state = (Math.imul(state, 1_664_525) + 1_013_904_223) >>> 0) / 2 ** 32
+      for (let i = 0; i < r.requests; i++) {
+        const key = r.scan && random() < r.scan ? `scan${scanned++}` : `z${String(next())}`
+        await a.getOrSet(key, load)
+      }
       return 1 - loads / r.requests
     }
   }

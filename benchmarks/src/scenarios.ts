@@ -635,30 +635,53 @@ export async function hitRatio(ctx: Context): Promise<ScenarioResult> {
   const size = 1_000
   const keys = size * 10
   const requests = ctx.quick ? 30_000 : 100_000
-  const names = ['raw:l1', 'strata:l1', 'bentocache:l1', 'cacheable:l1', 'cache-manager:l1']
+  const names = [
+    'raw:l1',
+    'strata:l1',
+    'strata-tinylfu:l1',
+    'layered-loader:l1',
+    'bentocache:l1',
+    'cacheable:l1',
+    'cache-manager:l1',
+  ]
   const rows: Row[] = names.map((n) => ({ contender: n === 'raw:l1' ? 'lru-cache (raw)' : n }))
-  for (const s of [0.8, 1.0, 1.2]) {
+  const ratios = new Map<string, number>()
+  const traces: [string, number, number | undefined][] = [
+    ['s = 0.8', 0.8, undefined],
+    ['s = 1', 1.0, undefined],
+    ['s = 1.2', 1.2, undefined],
+    ['scan-heavy', 1.0, 0.3],
+  ]
+  for (const [column, s, scan] of traces) {
     for (const [i, name] of names.entries()) {
       const [id, mode] = name.split(':') as [string, Mode]
-      const ratio = (await round(
-        ctx,
-        id,
-        mode,
-        prefix('hr'),
-        { kind: 'hit-ratio', s, keys, requests },
-        size,
-      )) as number
-      ;(rows[i] as Row)[`s = ${s}`] = fmt(ratio * 100, 1) + '%'
+      const round_: Round = { kind: 'hit-ratio', s, keys, requests, ...(scan ? { scan } : {}) }
+      const ratio = (await round(ctx, id, mode, prefix('hr'), round_, size)) as number
+      ratios.set(`${name} ${column}`, ratio)
+      ;(rows[i] as Row)[column] = fmt(ratio * 100, 1) + '%'
     }
   }
+  const gain = (column: string) =>
+    ((ratios.get(`strata-tinylfu:l1 ${column}`) ?? 0) - (ratios.get(`raw:l1 ${column}`) ?? 0)) * 100
   return {
     scenario: 'hit-ratio',
     title: `Hit ratio: L1 bounded to ${size} entries, Zipf traffic over ${keys} keys`,
-    method: `${requests} getOrSet calls per exponent, same seeded key sequence for every contender; hit ratio = 1 − loader calls / requests`,
+    method: `${requests} getOrSet calls per trace, the same seeded key sequence for every contender; hit ratio = 1 − loader calls / requests; scan-heavy: Zipf s = 1 with 30% of requests one-off keys`,
     isolation: ISOLATION_NOTE,
-    columns: ['s = 0.8', 's = 1', 's = 1.2'],
+    columns: traces.map(([c]) => c),
     rows,
-    targets: [],
+    targets: [
+      target(
+        "memoryL1 admission: 'tinylfu' ≥ 8 points above LRU at s = 0.8",
+        gain('s = 0.8') >= 8,
+        `${fmt(gain('s = 0.8'), 1)} points`,
+      ),
+      target(
+        "admission: 'tinylfu' not below LRU on the scan-heavy trace",
+        gain('scan-heavy') >= 0,
+        `${fmt(gain('scan-heavy'), 1)} points`,
+      ),
+    ],
     skipped: ['async-cache-dedupe: its memory storage is not bounded by entries the same way'],
   }
 }

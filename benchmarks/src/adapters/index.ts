@@ -18,6 +18,12 @@ export interface Contender {
 
 export const CONTENDERS: Contender[] = [
   { id: 'strata', isolated: false, modes: ['l1', 'l2', 'tiered'], load: async () => strata },
+  {
+    id: 'strata-tinylfu',
+    isolated: false,
+    modes: ['l1'],
+    load: async () => (await import('./strata.js')).strataTinyLfu,
+  },
   { id: 'raw', isolated: false, modes: ['l1', 'l2', 'tiered'], load: async () => raw },
   {
     id: 'bentocache',

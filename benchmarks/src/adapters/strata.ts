@@ -4,12 +4,19 @@ import { redisL2 } from '@strata/l2-redis'
 import { redisPubSubBus } from '@strata/bus-redis-pubsub'
 import type { AdapterFactory } from './types.js'
 
-export const strata: AdapterFactory = async ({ mode, redisUrl, prefix, maxEntries }) => {
+/** Strata with its default L1 admission, or with `admission: 'tinylfu'` (hit-ratio). */
+export const strata: AdapterFactory = (o) => build(o, 'lru')
+export const strataTinyLfu: AdapterFactory = (o) => build(o, 'tinylfu')
+
+async function build(
+  { mode, redisUrl, prefix, maxEntries }: Parameters<AdapterFactory>[0],
+  admission: 'lru' | 'tinylfu',
+): ReturnType<AdapterFactory> {
   const cache = createCache({
     prefix,
     ttl: '1h',
     telemetry: false,
-    ...(mode !== 'l2' ? { l1: memoryL1({ maxEntries: maxEntries ?? 100_000 }) } : {}),
+    ...(mode !== 'l2' ? { l1: memoryL1({ maxEntries: maxEntries ?? 100_000, admission }) } : {}),
     ...(mode !== 'l1'
       ? {
           l2: redisL2({
@@ -23,7 +30,7 @@ export const strata: AdapterFactory = async ({ mode, redisUrl, prefix, maxEntrie
   })
   await cache.ready()
   return {
-    name: `strata (${mode === 'tiered' ? 'L1+L2+bus' : mode.toUpperCase()})`,
+    name: `strata (${mode === 'tiered' ? 'L1+L2+bus' : mode.toUpperCase()}${admission === 'tinylfu' ? ', W-TinyLFU' : ''})`,
     // Bound, not wrapped: the harness calls the library's own method, as the raw baselines do.
     get: cache.get.bind(cache),
     getOrSet: cache.getOrSet.bind(cache),

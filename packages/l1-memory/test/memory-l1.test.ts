@@ -80,3 +80,43 @@ describe('deleting the last entry', () => {
     expect(l1.size).toBe(0)
   })
 })
+
+describe("admission: 'tinylfu'", () => {
+  it('keeps a frequently read key through a scan of one-off keys that plain LRU lets evict it', () => {
+    const run = (admission: 'lru' | 'tinylfu') => {
+      const l1 = memoryL1({ maxEntries: 100, admission })
+      for (let r = 0; r < 20; r++) {
+        for (let h = 0; h < 50; h++) {
+          if (l1.get(`hot${h}`) === undefined) l1.set(`hot${h}`, h, 60_000)
+        }
+      }
+      // A scan: 500 keys read once each (every one a miss that fills).
+      for (let i = 0; i < 500; i++)
+        if (l1.get(`scan${i}`) === undefined) l1.set(`scan${i}`, i, 60_000)
+      let kept = 0
+      for (let h = 0; h < 50; h++) if (l1.get(`hot${h}`) !== undefined) kept++
+      return { kept, size: l1.size }
+    }
+    const lru = run('lru')
+    const tiny = run('tinylfu')
+    expect(lru.kept).toBe(0)
+    expect(tiny.kept).toBeGreaterThanOrEqual(45)
+    expect(tiny.size).toBeLessThanOrEqual(100)
+  })
+
+  it('serves what is in the window or the main area; delete, clear and size cover both', () => {
+    const l1 = memoryL1({ maxEntries: 200, admission: 'tinylfu' })
+    for (let i = 0; i < 150; i++) l1.set(`k${i}`, i, 60_000)
+    expect(l1.size).toBe(150)
+    expect(l1.get('k149')).toBe(149) // still in the window
+    expect(l1.get('k0')).toBe(0) // promoted to the main area
+    l1.delete('k149')
+    expect(l1.get('k149')).toBeUndefined()
+    l1.clear('k1')
+    expect(l1.get('k10')).toBeUndefined()
+    expect(l1.get('k2')).toBe(2)
+    l1.clear()
+    expect(l1.size).toBe(0)
+    expect(() => memoryL1({ admission: 'lfu' as 'lru' })).toThrow(/admission/)
+  })
+})
