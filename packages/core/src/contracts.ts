@@ -76,6 +76,11 @@ export interface L1Driver {
   readonly name: string
   /** The stored value, or `undefined` on a miss or past the TTL. */
   get(key: string): unknown
+  /**
+   * Optional: like `get`, without counting as an access (no recency or frequency update).
+   * Core uses it for lookups on its own behalf (the stale copy of a key it loads).
+   */
+  peek?(key: string): unknown
   /** `ttlMs` is the physical lifetime in this tier. */
   set(key: string, stored: unknown, ttlMs: number): void
   delete(key: string): boolean

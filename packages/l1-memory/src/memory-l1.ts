@@ -166,6 +166,11 @@ export class MemoryL1 implements L1Driver {
     }
   }
 
+  peek(key: string): unknown {
+    const v = this.#lru.peek(key) ?? this.#window?.peek(key)
+    return v === NULL ? null : v
+  }
+
   set(key: string, stored: unknown, ttlMs: number): void {
     if (ttlMs <= 0 || stored === undefined) {
       this.delete(key)

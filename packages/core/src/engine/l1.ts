@@ -85,7 +85,7 @@ export class L1Tier {
 
   /** The L1 copy of `key` if it may still be served stale (within grace, tags valid). */
   stale(key: string): Entry | undefined {
-    const e = this.driver.get(key)
+    const e = this.driver.peek ? this.driver.peek(key) : this.driver.get(key)
     // Bare values have no grace: past their TTL they are gone.
     if (!(e instanceof L1Record) || e.staleUntil <= this.#s.o.clock.now()) return undefined
     return this.#s.guard.tagsValid(e) ? e : undefined

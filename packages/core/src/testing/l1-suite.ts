@@ -81,6 +81,18 @@ export function l1DriverSuite(name: string, options: L1SuiteOptions): void {
       if (l1.onEvict) expect(reasons).toContainEqual(['b', 'evicted'])
     })
 
+    it('peek (when offered) returns what get would, without counting as an access', () => {
+      const { l1, clock } = make(3)
+      if (!l1.peek) return
+      for (const k of ['a', 'b', 'c']) l1.set(k, entry(k), 1000)
+      expect((l1.peek('a') as L1Entry | undefined)?.value).toBe('a')
+      expect(l1.peek('missing')).toBeUndefined()
+      l1.set('d', entry('d'), 1000) // 'a' was only peeked: still the least recently used
+      expect(l1.get('a')).toBeUndefined()
+      clock.advance(1001)
+      expect(l1.peek('d')).toBeUndefined()
+    })
+
     it('stores bare values (null, primitives, objects) as they are, bounded by the TTL', () => {
       const { l1, clock } = make()
       const obj = { a: 1 }
