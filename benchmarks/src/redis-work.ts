@@ -1,3 +1,4 @@
+import { GCProfiler, getHeapStatistics } from 'node:v8'
 import { Redis } from 'ioredis'
 import type { ScenarioResult } from './scenarios.js'
 import { adapterFor } from './rounds.js'
@@ -39,6 +40,27 @@ export async function redisWork(redisUrl: string, prefix: string): Promise<Scena
   const hit = await measure((i) => a.getOrSet(`hot${i}`, () => Promise.resolve(value)))
   const miss = await measure((i) => a.getOrSet(`cold${i}`, () => Promise.resolve(value)))
   redis.disconnect()
+  // Heap allocated per miss: 1 000 concurrent cold keys, L1+L2+bus, against the
+  // hand-written baseline (lru-cache + ioredis) doing the same misses.
+  const perMiss = async (id: string) => {
+    const t = await adapterFor(id, 'tiered', redisUrl, `${prefix}-${id}-heap`)
+    let round = 0
+    const one = async () => {
+      const r = round++
+      await Promise.all(
+        Array.from({ length: 1_000 }, (_, i) =>
+          t.getOrSet(`h${r}:${i}`, () => Promise.resolve(value)),
+        ),
+      )
+    }
+    for (let w = 0; w < 3; w++) await one()
+    const bytes = await allocatedDuring(async () => {
+      for (let k = 0; k < 5; k++) await one()
+    })
+    return bytes / 5_000
+  }
+  const strataHeap = await perMiss('strata')
+  const rawHeap = await perMiss('raw')
   const row = (name: string, per: Map<string, number>) => {
     const total = [...per.values()].reduce((x, y) => x + y, 0)
     // Strata's getOrSet reaches Redis only through scripts: one script call, one round trip.
@@ -60,10 +82,20 @@ export async function redisWork(redisUrl: string, prefix: string): Promise<Scena
   return {
     scenario: 'redis-work',
     title: 'Redis work per operation (INFO commandstats)',
-    method: `L2-only strata; ${n} sequential getOrSet L2 hits, then ${n} sequential misses with their fill; commands counted by the server, a script's inner commands included; strata's getOrSet reaches Redis only through scripts, so round trips = script calls`,
+    method: `L2-only strata; ${n} sequential getOrSet L2 hits, then ${n} sequential misses with their fill; heap per miss: v8's GCProfiler around 5 rounds of 1 000 concurrent misses (L1+L2+bus) after 3 warm-up rounds; commands counted by the server, a script's inner commands included; strata's getOrSet reaches Redis only through scripts, so round trips = script calls`,
     isolation: 'main process, its own redis-server',
     columns: ['commands per op', 'round trips per op', 'writes per op', 'by command'],
-    rows: [h, m],
+    rows: [
+      h,
+      m,
+      {
+        contender: 'heap allocated per miss (1 000 concurrent, L1+L2+bus)',
+        'commands per op': '—',
+        'round trips per op': '—',
+        'writes per op': '—',
+        'by command': `strata ${(strataHeap / 1024).toFixed(1)} KB, hand-written ${(rawHeap / 1024).toFixed(1)} KB`,
+      },
+    ],
     targets: [
       {
         text: 'L2 hit: one round trip, no write',
@@ -75,7 +107,33 @@ export async function redisWork(redisUrl: string, prefix: string): Promise<Scena
         met: Number(m['round trips per op']) <= 2 && Number(m['commands per op']) <= 5,
         detail: `${m['round trips per op']} round trips, ${m['commands per op']} commands`,
       },
+      {
+        text: 'heap allocated per miss ≤ 12 KB',
+        met: strataHeap <= 12 * 1024,
+        detail: `${(strataHeap / 1024).toFixed(1)} KB (hand-written ${(rawHeap / 1024).toFixed(1)} KB)`,
+      },
     ],
     skipped: [],
   }
+}
+
+/**
+ * Bytes allocated on the JS heap while `fn` runs: the heap growth between collections
+ * plus what each collection freed (v8's GCProfiler reports the heap before and after
+ * every GC). Sampling-free, so it counts every allocation.
+ */
+export async function allocatedDuring(fn: () => Promise<void>): Promise<number> {
+  const start = getHeapStatistics().used_heap_size
+  const profiler = new GCProfiler()
+  profiler.start()
+  await fn()
+  const end = getHeapStatistics().used_heap_size
+  const stats = profiler.stop().statistics
+  let allocated = 0
+  let last = start
+  for (const gc of stats) {
+    allocated += gc.beforeGC.heapStatistics.usedHeapSize - last
+    last = gc.afterGC.heapStatistics.usedHeapSize
+  }
+  return allocated + (end - last)
 }
