@@ -177,7 +177,7 @@ export class MemoryL1 implements L1Driver {
       return
     }
     // lru-cache holds objects; primitives are objects to it at runtime, null is boxed once.
-    const value = stored === null ? NULL : (stored)
+    const value = stored === null ? NULL : stored
     const ttl = Math.ceil(ttlMs)
     const window = this.#window
     if (window === undefined || this.#lru.has(key)) {
