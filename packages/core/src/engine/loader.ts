@@ -83,28 +83,28 @@ export class Loaders {
     const s = this.#s
     s.counters.loads++
     const versions = this.versionsOf(p.tags, keys.length === 1 ? keys[0] : undefined)
-    await versions
+    // Tag versions must be read before the source is: wait for them (only when there are tags).
+    if (p.tags.length > 0) await versions
     try {
       if (source.kind === 'one') {
-        const chosen: Loaded = { value: undefined, ttl: p.ttl, tags: p.tags, versions }
-        const ctx: LoaderContext = {
-          key: userKeys[0] as string,
-          get signal() {
-            return signal()
+        const ctx = new Context(
+          this,
+          userKeys[0] as string,
+          keys[0] as string,
+          stale[0]?.value,
+          signal,
+          {
+            value: undefined,
+            ttl: p.ttl,
+            tags: p.tags,
+            versions,
           },
-          staleValue: stale[0]?.value,
-          setTtl: (d) => {
-            const ms = toMs(d, 'ctx.setTtl')
-            if (ms !== undefined && ms > 0) chosen.ttl = ms
-          },
-          setTags: (t) => {
-            chosen.tags = t.length > 0 ? [...t] : NO_TAGS
-            chosen.versions = this.versionsOf(chosen.tags, keys[0])
-          },
-        }
-        const run = async () => source.loader(ctx)
-        chosen.value = await (s.tel.on ? s.tel.load(run) : run())
-        return [chosen.value === undefined ? undefinedValue() : chosen]
+        )
+        const loaded = ctx.loaded
+        loaded.value = await (s.tel.on
+          ? s.tel.load(async () => source.loader(ctx))
+          : source.loader(ctx))
+        return [loaded.value === undefined ? undefinedValue() : loaded]
       }
       const run = async () => source.loader([...userKeys], { signal: signal() })
       const map = await (s.tel.on ? s.tel.load(run) : run())
@@ -153,6 +153,47 @@ export class Loaders {
   #jitter(ttl: number): number {
     const j = this.#s.o.jitter
     return j > 0 ? Math.max(1, Math.round(ttl * (1 - j + Math.random() * 2 * j))) : ttl
+  }
+}
+
+/** The loader context: one object per load, its methods on the prototype. */
+class Context implements LoaderContext {
+  readonly #loaders: Loaders
+  readonly #key: string
+  readonly #signal: () => AbortSignal
+  readonly key: string
+  readonly staleValue: unknown
+  /** What the loader chose (TTL, tags and their versions), filled in as it calls. */
+  readonly loaded: Loaded
+
+  constructor(
+    loaders: Loaders,
+    userKey: string,
+    key: string,
+    staleValue: unknown,
+    signal: () => AbortSignal,
+    loaded: Loaded,
+  ) {
+    this.#loaders = loaders
+    this.#key = key
+    this.#signal = signal
+    this.key = userKey
+    this.staleValue = staleValue
+    this.loaded = loaded
+  }
+
+  get signal(): AbortSignal {
+    return this.#signal()
+  }
+
+  setTtl(d: Duration): void {
+    const ms = toMs(d, 'ctx.setTtl')
+    if (ms !== undefined && ms > 0) this.loaded.ttl = ms
+  }
+
+  setTags(t: readonly string[]): void {
+    this.loaded.tags = t.length > 0 ? [...t] : NO_TAGS
+    this.loaded.versions = this.#loaders.versionsOf(this.loaded.tags, this.#key)
   }
 }
 

@@ -25,6 +25,8 @@ export interface Job {
   read: L2Answer[] | undefined
   timedOut: boolean
   controller: AbortController | undefined
+  /** The loaders' signal, built on first use (AbortController is costly). */
+  signal: () => AbortSignal
 }
 
 /** Whether the job's hard timeout fired or the cache closed (a function: it changes across awaits). */
@@ -287,21 +289,22 @@ export class ReadPipeline {
       read,
       timedOut: false,
       controller: undefined,
+      signal: () => (job.controller ??= new AbortController()).signal,
     }
     keys.forEach((k, j) => this.flights.set(k, job.flights[j] as Flight))
     this.#running.add(job)
-    void this.#run(job)
-      .catch((err: unknown) => {
-        for (const f of job.flights) f.fail(err)
+    const done = () => {
+      keys.forEach((k, j) => {
+        ;(job.flights[j] as Flight).finished = true
+        s.guard.end(k)
+        if (this.flights.get(k) === job.flights[j]) this.flights.delete(k)
       })
-      .finally(() => {
-        keys.forEach((k, j) => {
-          ;(job.flights[j] as Flight).finished = true
-          s.guard.end(k)
-          if (this.flights.get(k) === job.flights[j]) this.flights.delete(k)
-        })
-        this.#running.delete(job)
-      })
+      this.#running.delete(job)
+    }
+    void this.#run(job).then(done, (err: unknown) => {
+      for (const f of job.flights) f.fail(err)
+      done()
+    })
     return job
   }
 
@@ -323,8 +326,7 @@ export class ReadPipeline {
       p.hard > 0 ? clock.setTimeout(() => this.#failSafe.hardTimeout(job), p.hard) : undefined
     let soft: ReturnType<typeof clock.setTimeout> | undefined
     try {
-      let todo = job.keys.map((_, j) => j)
-      if (this.#l2) todo = await this.#readL2(job)
+      const todo = this.#l2 ? await this.#readL2(job) : job.keys.map((_, j) => j)
       if (todo.length === 0) return
       if (p.soft > 0 && todo.some((j) => job.flights[j]?.stale)) {
         soft = clock.setTimeout(() => {
@@ -366,16 +368,18 @@ export class ReadPipeline {
   async loadAndStore(job: Job, todo: readonly number[]): Promise<void> {
     const s = this.#s
     if (job.timedOut) return
-    const keys = todo.map((j) => job.keys[j] as string)
+    // Every key of the job (the usual case): its own arrays, nothing to pick.
+    const all = todo.length === job.keys.length
+    const keys = all ? job.keys : todo.map((j) => job.keys[j] as string)
     let loaded: (Loaded | CacheError)[]
     try {
       loaded = await this.#loaders.call(
         job.source,
         keys,
-        todo.map((j) => job.userKeys[j] as string),
+        all ? job.userKeys : todo.map((j) => job.userKeys[j] as string),
         job.p,
         todo.map((j) => job.flights[j]?.stale),
-        () => (job.controller ??= new AbortController()).signal,
+        job.signal,
       )
     } catch (err) {
       if (over(job)) return
@@ -392,7 +396,7 @@ export class ReadPipeline {
         ;(job.flights[j] as Flight).fail(r)
         continue
       }
-      const versions = await r.versions
+      const versions = r.tags.length > 0 ? await r.versions : undefined
       // An entry whose tag versions could not be read cannot be checked by peers: L1 only.
       const entry = this.#loaders.entry(r, job.p, versions)
       fills.push({ j, entry, toL2: r.tags.length === 0 || versions !== undefined })
@@ -403,8 +407,8 @@ export class ReadPipeline {
   async #store(job: Job, fills: { j: number; entry: Entry; toL2: boolean }[]): Promise<void> {
     const s = this.#s
     const l2 = this.#l2
-    const results = new Map<number, string>()
-    const toL2 = fills.filter((f) => f.toL2)
+    const results: (string | undefined)[] = []
+    const toL2 = fills.every((f) => f.toL2) ? fills : fills.filter((f) => f.toL2)
     if (l2 && toL2.length > 0) {
       if (s.hooks?.beforeL2Fill)
         for (const f of toL2) await s.hooks.beforeL2Fill(job.keys[f.j] as string)
@@ -416,12 +420,12 @@ export class ReadPipeline {
           start: (job.flights[f.j] as Flight).start,
         })),
       )
-      toL2.forEach((f, i) => results.set(f.j, r[i] as string))
+      toL2.forEach((f, i) => (results[f.j] = r[i]))
     }
     for (const f of fills) {
       const flight = job.flights[f.j] as Flight
       // A revoked lease means a write overtook this load: the value must not be served from L1 either.
-      if (results.get(f.j) !== 'revoked')
+      if (results[f.j] !== 'revoked')
         this.#l1?.fill(job.keys[f.j] as string, f.entry, flight.start, job.p, true)
       flight.settle({ entry: f.entry, tier: 'loader', stale: false })
     }
