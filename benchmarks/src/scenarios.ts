@@ -13,7 +13,7 @@ import { spawnChild, type ChildHandle } from '@strata/testing'
 import { Redis } from 'ioredis'
 import { LRUCache } from 'lru-cache'
 import { Packr, Unpackr } from 'msgpackr'
-import { CONTENDERS, contender, runnable, type Mode } from './adapters/index.js'
+import { CONTENDERS, contender, runnable, type CacheAdapter, type Mode } from './adapters/index.js'
 import { decode, encode } from './adapters/raw.js'
 import {
   concurrentThroughput,
@@ -846,9 +846,85 @@ export async function telemetryOverhead(ctx: Context): Promise<ScenarioResult> {
   }
 }
 
+// ------------------------------------------------- propagation with a lone key
+
+/**
+ * Propagation when the written key is the only entry in the peer's L1, and when the
+ * peer's L1 also holds 1 000 other keys: deleting lru-cache's last entry used to reset
+ * its arrays (≈ 1 ms at 10 000 entries) on every invalidation of a lone key.
+ */
+export async function propagationLone(ctx: Context): Promise<ScenarioResult> {
+  const samples = ctx.quick ? 30 : 120
+  const names = ['raw:tiered', 'strata:tiered']
+  const rows: Row[] = []
+  const targets: Target[] = []
+  for (const variant of ['alone in L1', 'with 1 000 other keys']) {
+    const stats = new Map<string, number[]>(names.map((n) => [n, []]))
+    const setups = new Map<string, { writer: CacheAdapter; peer: ChildHandle }>()
+    for (const name of names) {
+      const [id, mode] = name.split(':') as [string, Mode]
+      const p = prefix('lone')
+      const writer = await adapterFor(id, mode, ctx.redisUrl, p)
+      const peer = worker(ctx, `lone-${name}-${variant}`)
+      await peer.request({ cmd: 'peer', contender: id, mode, redisUrl: ctx.redisUrl, prefix: p })
+      if (variant !== 'alone in L1') {
+        const others = Array.from({ length: 1_000 }, (_, i) => `other${i}`)
+        for (const k of others) await writer.set(k, { n: 0 })
+        await peer.request({ cmd: 'warmMany', keys: others }, 60_000)
+      }
+      setups.set(name, { writer, peer })
+    }
+    await sleep(200)
+    for (let s = 0; s < samples; s++) {
+      for (let r = 0; r < names.length; r++) {
+        const name = names[(s + r) % names.length] as string
+        const { writer, peer } = setups.get(name) as { writer: CacheAdapter; peer: ChildHandle }
+        await writer.set('solo', { n: -s })
+        await sleep(2)
+        await peer.request({ cmd: 'warm', key: 'solo' })
+        const watching = peer.request<number | null>({
+          cmd: 'watch',
+          key: 'solo',
+          expected: s,
+          maxMs: 2_000,
+        })
+        await sleep(1)
+        await writer.set('solo', { n: s })
+        const t0 = performance.timeOrigin + performance.now()
+        const seen = await watching
+        stats.get(name)?.push(seen === null ? Number.POSITIVE_INFINITY : seen - t0)
+      }
+    }
+    for (const name of names) await closeWorker(ctx, `lone-${name}-${variant}`)
+    const raw50 = percentile(stats.get('raw:tiered') ?? [], 50)
+    for (const name of names) {
+      const xs = stats.get(name) ?? []
+      rows.push({
+        contender: `${name === 'raw:tiered' ? 'raw SET+PUBLISH, peer drops L1 and GETs' : name} — ${variant}`,
+        'p50 ms': fmt(Math.max(0, percentile(xs, 50)), 3),
+        'p99 ms': fmt(Math.max(0, percentile(xs, 99)), 3),
+        'p50 ÷ raw': fmt(percentile(xs, 50) / raw50, 2),
+      })
+    }
+    const r = percentile(stats.get('strata:tiered') ?? [], 50) / raw50
+    targets.push(target(`${variant}: strata p50 ≤ 1.5× raw`, r <= 1.5, `${fmt(r, 2)}×`))
+  }
+  return {
+    scenario: 'propagation-lone',
+    title: 'Propagation of one key: alone in the peer L1, and among 1 000 others',
+    method: `2 processes (writer here, one peer); each sample: write, peer warms the key, peer polls get() while the writer writes again; time from the write's acknowledgement to the peer serving the new value; ${samples} interleaved samples per contender and variant`,
+    isolation: 'peer in a child process',
+    columns: ['p50 ms', 'p99 ms', 'p50 ÷ raw'],
+    rows,
+    targets,
+    skipped: ['bentocache: measured in propagation'],
+  }
+}
+
 export const SCENARIOS: Record<string, (ctx: Context) => Promise<ScenarioResult>> = {
   'redis-work': (ctx) => redisWork(ctx.redisUrl, prefix('work')),
   'l1-hit': l1Hit,
+  'propagation-lone': propagationLone,
   'l2-hit': l2Hit,
   'miss-load': missLoad,
   batch,

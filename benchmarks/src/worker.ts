@@ -20,6 +20,7 @@ type Message =
   | ({ cmd: 'round' } & RoundSpec)
   | { cmd: 'peer'; contender: string; mode: Mode; redisUrl: string; prefix: string }
   | { cmd: 'warm'; key: string }
+  | { cmd: 'warmMany'; keys: string[] }
   | { cmd: 'watch'; key: string; expected: number; maxMs: number }
   | { cmd: 'memory'; contender: string; entries: number; redisUrl: string }
   | {
@@ -41,6 +42,10 @@ const handlers: { [K in Message['cmd']]: (m: Extract<Message, { cmd: K }>) => Pr
   },
   async warm(m) {
     return (await peer?.get(m.key)) ?? null
+  },
+  async warmMany(m) {
+    for (const k of m.keys) await peer?.get(k)
+    return m.keys.length
   },
   /** Polls get() until it returns the expected value; answers the wall-clock time it did. */
   async watch(m) {
