@@ -401,11 +401,7 @@ export class ReadPipeline {
       const entry = this.#loaders.entry(r, job.p, versions)
       fills.push({ j, entry, toL2: r.tags.length === 0 || versions !== undefined })
     }
-    await this.#store(job, fills)
-  }
-
-  async #store(job: Job, fills: { j: number; entry: Entry; toL2: boolean }[]): Promise<void> {
-    const s = this.#s
+    // Store: L2 through the leases, then L1 (not if L2 refused), then answer the callers.
     const l2 = this.#l2
     const results: (string | undefined)[] = []
     const toL2 = fills.every((f) => f.toL2) ? fills : fills.filter((f) => f.toL2)
