@@ -1,16 +1,8 @@
 import { GCProfiler, getHeapStatistics } from 'node:v8'
+import { commandstats } from '@strata/testing'
 import { Redis } from 'ioredis'
 import type { ScenarioResult } from './scenarios.js'
 import { adapterFor } from './rounds.js'
-
-/** Calls Redis executed per command (INFO commandstats: a script's inner commands count too). */
-async function commandstats(redis: Redis): Promise<Map<string, number>> {
-  const info = await redis.info('commandstats')
-  const out = new Map<string, number>()
-  for (const m of info.matchAll(/cmdstat_([a-z|]+):calls=(\d+)/g))
-    out.set(m[1] as string, Number(m[2]))
-  return out
-}
 
 const WRITES = new Set(['set', 'sadd', 'srem', 'pexpire', 'del', 'unlink', 'incr'])
 

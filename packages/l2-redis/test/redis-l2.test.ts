@@ -1,7 +1,7 @@
 import { createCache, errors, type Cache } from '@strata/core'
 import { cacheBehaviourSuite, l2DriverSuite, setTestHooks } from '@strata/core/testing'
 import { memoryL1 } from '@strata/l1-memory'
-import { startRedis, type RedisHandle } from '@strata/testing'
+import { commandstats, startRedis, type RedisHandle } from '@strata/testing'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { MSGPACK_V1, redisL2, RedisL2 } from '../src/index.js'
@@ -183,15 +183,6 @@ describe('redisL2 under core', () => {
     expect(await c.get('a')).toBeUndefined()
   })
 })
-
-/** Calls Redis executed per command, from INFO commandstats (scripts' inner commands included). */
-async function commandstats(client: Redis): Promise<Map<string, number>> {
-  const info = await client.info('commandstats')
-  const out = new Map<string, number>()
-  for (const m of info.matchAll(/cmdstat_([a-z|]+):calls=(\d+)/g))
-    out.set(m[1] as string, Number(m[2]))
-  return out
-}
 
 function delta(before: Map<string, number>, after: Map<string, number>): Record<string, number> {
   const out: Record<string, number> = {}
