@@ -85,7 +85,7 @@ export class Cache {
 
   #getSlow(k: string): Promise<unknown> {
     this.#s.assertOpen()
-    return this.#op('get', k, undefined, (p) => this.#e.reads.getOne(k, p))
+    return this.#op('get', k, undefined, (p) => this.#e.reads.steps.getOne(k, p))
   }
 
   /**

@@ -516,7 +516,7 @@ export class RedisL2 implements L2Driver {
 
   delete(keys: readonly string[]): Promise<number> {
     if (keys.length === 0) return Promise.resolve(0)
-    const keyed = keys.map((k) => ({ key: RedisL2.valueKey(k) }))
+    const keyed = this.#valueKeys(keys)
     return this.#run('UNLINK', async (c) => {
       const counts = await Promise.all(
         this.#bySlot(keyed).map(async (group) => {

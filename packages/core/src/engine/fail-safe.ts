@@ -1,7 +1,6 @@
 import type { Entry } from '../contracts.js'
 import { CacheError, errors } from '../errors.js'
-import type { Flight } from './flight.js'
-import type { Job } from './read-pipeline.js'
+import type { Flight, Job, Outcome } from './flight.js'
 import type { Shared } from './shared.js'
 
 export type StaleReason = 'loader-error' | 'soft-timeout' | 'hard-timeout' | 'backoff'
@@ -55,6 +54,25 @@ export class FailSafe {
     if (flight.stale && flight.stale.staleUntil > this.#s.o.clock.now())
       this.#backOff(job.keys[j] as string, flight.stale)
     if (!this.serveStale(job, j, reason)) flight.fail(err)
+  }
+
+  /**
+   * What a caller that joined `flight` gets: its result, but no later than the caller's
+   * own hard timeout — then the stale entry within grace, else E_LOADER_TIMEOUT.
+   */
+  within(key: string, flight: Flight, hard: number): Promise<Outcome> {
+    if (hard <= 0 || flight.settled) return flight.result
+    const clock = this.#s.o.clock
+    return new Promise<Outcome>((resolve, reject) => {
+      const timer = clock.setTimeout(() => {
+        const stale = flight.stale
+        if (stale && stale.staleUntil > clock.now()) {
+          this.served(key, 'hard-timeout')
+          resolve({ entry: stale, tier: 'loader', stale: true })
+        } else reject(timeoutError(hard))
+      }, hard)
+      flight.result.then(resolve, reject).finally(() => clock.clearTimeout(timer))
+    })
   }
 
   /** The job's hard timeout fired: abort the loader, fail-safe every unsettled key. */

@@ -1,4 +1,7 @@
 import type { Entry } from '../contracts.js'
+import type { CallPolicy } from '../options.js'
+import type { L2Answer } from './l2.js'
+import type { Source } from './loader.js'
 
 /** What a caller of a load gets: the entry, the tier that answered, whether it is stale. */
 export interface Outcome {
@@ -55,4 +58,27 @@ export class Flight {
     this.#reject(err)
     return true
   }
+}
+
+/** One load of some keys (a single key is a batch of one): the state its steps share. */
+export interface Job {
+  keys: string[]
+  userKeys: string[]
+  source: Source
+  p: CallPolicy
+  flights: Flight[]
+  tokens: (string | undefined)[]
+  /** Set when the refresh-ahead of an L1 entry started it: only a newer L2 entry counts. */
+  refreshing: Entry | undefined
+  /** L2 answers read before the job started (getOrSet reads before it builds a flight). */
+  read: L2Answer[] | undefined
+  timedOut: boolean
+  controller: AbortController | undefined
+  /** The loaders' signal, built on first use (AbortController is costly). */
+  signal: () => AbortSignal
+}
+
+/** Whether the job's hard timeout fired or the cache closed (a function: it changes across awaits). */
+export function over(job: Job): boolean {
+  return job.timedOut
 }

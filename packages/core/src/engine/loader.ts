@@ -127,7 +127,12 @@ export class Loaders {
     }
   }
 
-  entry(loaded: Loaded, p: CallPolicy, versions: readonly number[] | undefined): Entry {
+  /** The entry for a value (a load's or a `set`'s), under the tag versions read for it. */
+  entry(
+    loaded: Pick<Loaded, 'value' | 'ttl' | 'tags'>,
+    p: CallPolicy,
+    versions: readonly number[] | undefined,
+  ): Entry {
     const now = this.#s.o.clock.now()
     const negative = loaded.value === null
     const life = this.#jitter(negative ? (p.negativeTtl ?? loaded.ttl) : loaded.ttl)

@@ -1,7 +1,8 @@
 import type { L2Driver } from '../contracts.js'
-import type { Flight } from './flight.js'
+import { over, type Flight, type Job } from './flight.js'
 import type { L2Answer, L2Tier } from './l2.js'
-import { over, type Job, type ReadPipeline } from './read-pipeline.js'
+import type { ReadPipeline } from './read-pipeline.js'
+import { servable } from './read-steps.js'
 import type { Shared } from './shared.js'
 
 /** Waiters stop waiting for a holder that keeps renewing after this many lock lifetimes. */
@@ -77,9 +78,8 @@ async function servedFromL2(
 ): Promise<boolean> {
   const [read] = await l2.read([at.key], lease)
   const e = (read as L2Answer).entry
-  if (e && e.freshUntil > at.clock.now()) {
-    await pipeline.steps.l2Hit(at.key, e, at.flight.start, job.p)
-    at.flight.settle({ entry: e, tier: 'l2', stale: false })
+  if (servable(e, at.clock.now())) {
+    at.flight.settle(await pipeline.steps.l2Served(at.key, e, at.flight.start, job.p))
     return true
   }
   if (lease) job.tokens[0] = (read as L2Answer).token

@@ -2,37 +2,14 @@ import type { Entry } from '../contracts.js'
 import { CacheError, errors, invalidOption } from '../errors.js'
 import { resolveCall, type CallPolicy, type EntryOptions } from '../options.js'
 import type { Probe } from '../telemetry.js'
-import { timeoutError, type FailSafe } from './fail-safe.js'
-import { Flight, type Outcome } from './flight.js'
-import { ReadSteps } from './read-steps.js'
+import type { FailSafe } from './fail-safe.js'
+import { Flight, over, type Job, type Outcome } from './flight.js'
+import { ReadSteps, servable } from './read-steps.js'
 import type { L1Tier } from './l1.js'
 import type { L2Answer, L2Tier } from './l2.js'
 import type { Loaded, Loader, Loaders, Source } from './loader.js'
 import { lockedLoad } from './lock.js'
 import type { Shared } from './shared.js'
-
-/** One load of some keys (a single key is a batch of one): the state its steps share. */
-export interface Job {
-  keys: string[]
-  userKeys: string[]
-  source: Source
-  p: CallPolicy
-  flights: Flight[]
-  tokens: (string | undefined)[]
-  /** Set when the refresh-ahead of an L1 entry started it: only a newer L2 entry counts. */
-  refreshing: Entry | undefined
-  /** L2 answers read before the job started (getOrSet reads before it builds a flight). */
-  read: L2Answer[] | undefined
-  timedOut: boolean
-  controller: AbortController | undefined
-  /** The loaders' signal, built on first use (AbortController is costly). */
-  signal: () => AbortSignal
-}
-
-/** Whether the job's hard timeout fired or the cache closed (a function: it changes across awaits). */
-export function over(job: Job): boolean {
-  return job.timedOut
-}
 
 /**
  * The read pipeline. `get`, `getMany`, `getOrSet`, `getOrSetMany`, refresh-ahead,
@@ -64,14 +41,6 @@ export class ReadPipeline {
     this.#loaders = loaders
     this.#failSafe = failSafe
     this.steps = new ReadSteps(shared, l1, l2)
-  }
-
-  /** `get` after an L1 miss (L2 only, never loads). */
-  async getOne(k: string, probe?: Probe): Promise<unknown> {
-    if (this.#l1) this.#s.counters.l1Misses++
-    const out: unknown[] = [undefined]
-    await this.steps.get([k], [0], out, probe)
-    return out[0]
   }
 
   /** `getOrSet` after an L1 miss. */
@@ -169,10 +138,8 @@ export class ReadPipeline {
       try {
         const read = await this.#l2.read([k], true)
         const e = (read[0] as L2Answer).entry
-        if (servable(e, s.o.clock.now())) {
-          await this.steps.l2Hit(k, e, start, p)
-          o = { entry: e, tier: 'l2', stale: false }
-        } else {
+        if (servable(e, s.o.clock.now())) o = await this.steps.l2Served(k, e, start, p)
+        else {
           // Someone may have started the load while we read: join it (leases are shared).
           o = await (this.#join(k, p, probe) ?? this.#startOne(k, userKey, source, p, read))
         }
@@ -209,28 +176,12 @@ export class ReadPipeline {
     if (live && !live.finished && s.guard.allowed(k, live.tags, live.start)) {
       s.counters.coalesced++
       if (probe) probe.coalesced = true
-      return this.#await(k, live, p.hard)
+      return this.#failSafe.within(k, live, p.hard)
     }
     const stale = this.#failSafe.backingOff(k)
     if (!stale) return undefined
     this.#failSafe.served(k, 'backoff')
     return Promise.resolve({ entry: stale, tier: 'loader', stale: true })
-  }
-
-  /** A caller that joined a flight waits under its own hard timeout (stale within grace, else E_LOADER_TIMEOUT). */
-  #await(key: string, flight: Flight, hard: number): Promise<Outcome> {
-    if (hard <= 0 || flight.settled) return flight.result
-    const clock = this.#s.o.clock
-    return new Promise<Outcome>((resolve, reject) => {
-      const timer = clock.setTimeout(() => {
-        const stale = flight.stale
-        if (stale && stale.staleUntil > clock.now()) {
-          this.#failSafe.served(key, 'hard-timeout')
-          resolve({ entry: stale, tier: 'loader', stale: true })
-        } else reject(timeoutError(hard))
-      }, hard)
-      flight.result.then(resolve, reject).finally(() => clock.clearTimeout(timer))
-    })
   }
 
   /** After an L1 hit that left `refreshDue`: start its one background refresh. */
@@ -353,8 +304,7 @@ export class ReadPipeline {
       const flight = job.flights[j] as Flight
       job.tokens[j] = token
       if (servable(e, now) && (!job.refreshing || e.version > job.refreshing.version)) {
-        await this.steps.l2Hit(job.keys[j] as string, e, flight.start, job.p)
-        flight.settle({ entry: e, tier: 'l2', stale: false })
+        flight.settle(await this.steps.l2Served(job.keys[j] as string, e, flight.start, job.p))
         continue
       }
       if (e && e.staleUntil > now && (!flight.stale || e.version > flight.stale.version))
@@ -426,9 +376,4 @@ export class ReadPipeline {
       flight.settle({ entry: f.entry, tier: 'loader', stale: false })
     }
   }
-}
-
-/** Fresh enough to serve. */
-function servable(e: Entry | undefined, now: number): e is Entry {
-  return e !== undefined && e.freshUntil > now
 }

@@ -1,6 +1,7 @@
 import type { Entry } from '../contracts.js'
 import type { CallPolicy } from '../options.js'
 import type { Probe } from '../telemetry.js'
+import type { Outcome } from './flight.js'
 import type { L1Tier } from './l1.js'
 import type { L2Answer, L2Tier } from './l2.js'
 import type { Shared } from './shared.js'
@@ -23,6 +24,12 @@ export class ReadSteps {
 
   // ------------------------------------------------------------ shared steps
 
+  /** A fresh entry read from L2, handed to a caller: the hit step, then its outcome. */
+  async l2Served(key: string, entry: Entry, start: number, p: CallPolicy): Promise<Outcome> {
+    await this.l2Hit(key, entry, start, p)
+    return { entry, tier: 'l2', stale: false }
+  }
+
   /** A fresh entry read from L2: counted, the hook, a guarded L1 fill, the event. */
   async l2Hit(key: string, entry: Entry, start: number, p: CallPolicy | undefined): Promise<void> {
     const s = this.#s
@@ -40,6 +47,14 @@ export class ReadSteps {
   }
 
   // --------------------------------------------------------------- get path
+
+  /** `get` after an L1 miss (L2 only, never loads). */
+  async getOne(k: string, probe?: Probe): Promise<unknown> {
+    if (this.#l1) this.#s.counters.l1Misses++
+    const out: unknown[] = [undefined]
+    await this.get([k], [0], out, probe)
+    return out[0]
+  }
 
   /** After L1 missed `idx` of `keys`: one L2 batch, guarded L1 fills. Never loads. */
   async get(
@@ -87,4 +102,9 @@ export class ReadSteps {
     if (missing.length > 0) await this.get(keys, missing, out)
     return out
   }
+}
+
+/** Fresh enough to serve. */
+export function servable(e: Entry | undefined, now: number): e is Entry {
+  return e !== undefined && e.freshUntil > now
 }

@@ -105,7 +105,7 @@ export class WritePipeline {
       let versions: readonly number[] | undefined
       if (p.tags.length > 0 && l2?.driver.tags) versions = await l2.tagVersions(p.tags)
       const entry = this.#loaders.entry(
-        { value: item.value, ttl: p.ttl, tags: p.tags, versions: Promise.resolve(versions) },
+        { value: item.value, ttl: p.ttl, tags: p.tags },
         p,
         versions,
       )
