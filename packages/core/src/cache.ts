@@ -10,6 +10,9 @@ import {
   type SetManyItem,
 } from './options.js'
 import type { Probe } from './telemetry.js'
+import { jsonCodec } from './codec.js'
+import type { Persist } from './engine/writes.js'
+import { Repository, type RepositoryHost, type RepositoryOptions } from './repository.js'
 
 const engines = new WeakMap<Cache, Engine>()
 
@@ -182,6 +185,38 @@ export class Cache {
     return this.#op('clear', undefined, undefined, () =>
       this.#write().clear(prefixes, this.#ns !== ''),
     )
+  }
+
+  /**
+   * A namespace bound to its source of truth: read-through `get`/`getMany`, and
+   * write-through or write-behind `set`/`delete` (see docs/patterns.md).
+   */
+  repository<V>(name: string, options: RepositoryOptions<V>): Repository<V> {
+    return new Repository<V>(name, this.namespace(name).#host(), options)
+  }
+
+  #host(): RepositoryHost {
+    const s = this.#s
+    const e = this.#e
+    return {
+      getOrSet: (id, loader, o) => this.getOrSet(id, loader, o),
+      getOrSetMany: (ids, loader, o) => this.getOrSetMany(ids, loader, o),
+      set: (id: string, value: unknown, options: EntryOptions, persist: Persist) => {
+        const k = this.#key(id)
+        return this.#op('set', k, 1, () => this.#write().set([{ k, value, options }], persist))
+      },
+      delete: (id: string, persist: Persist) => {
+        const k = this.#key(id)
+        return this.#op('delete', k, 1, () => this.#write().delete([k], persist))
+      },
+      prefix: s.o.prefix,
+      codec: e.l2?.driver.codec ?? jsonCodec,
+      deadLettered: (event) => {
+        if (s.events.has['write:dead-lettered']) s.events.emit('write:dead-lettered', event)
+      },
+      report: (err, op) => void s.report(err, op),
+      onClose: (close) => e.closers.add(close),
+    }
   }
 
   #write(): Engine['writes'] {

@@ -14,6 +14,12 @@ export const errors = {
   E_UNSUPPORTED: 'E_UNSUPPORTED',
   E_CLOSED: 'E_CLOSED',
   E_NO_PERMISSION: 'E_NO_PERMISSION',
+  /** A repository's `save`/`remove` failed: no cache changed; `cause` holds the source's error. */
+  E_SOURCE_WRITE: 'E_SOURCE_WRITE',
+  /** A write-behind queue holds `maxPending` unpersisted writes; nothing changed. */
+  E_WRITE_QUEUE_FULL: 'E_WRITE_QUEUE_FULL',
+  /** A write-behind `flush()` did not see the queue drain within its timeout. */
+  E_FLUSH_TIMEOUT: 'E_FLUSH_TIMEOUT',
 } as const
 export type ErrorCode = (typeof errors)[keyof typeof errors]
 

@@ -14,6 +14,8 @@ export interface CacheEvents {
   'bus:degraded': { reason: string }
   'bus:resynced': { reason: string }
   'bus:state': { state: BusState; reason: string }
+  /** A write-behind entry gave up after `maxRetries` deliveries and moved to the dead-letter stream. */
+  'write:dead-lettered': { repository: string; id: string; version: number; error: string }
 }
 
 export type CacheEventName = keyof CacheEvents
@@ -34,6 +36,7 @@ export class Emitter {
     'bus:degraded': false,
     'bus:resynced': false,
     'bus:state': false,
+    'write:dead-lettered': false,
   }
 
   on<E extends CacheEventName>(event: E, listener: Listener<E>): () => void {

@@ -1,6 +1,17 @@
 export { createCache, Cache } from './cache.js'
 export type { LoaderContext, Loader, BatchLoader, EngineHooks } from './engine/index.js'
 export type { CacheOptions, EntryOptions, TimeoutOptions, SetManyItem } from './options.js'
+export { Repository, type RepositoryOptions } from './repository.js'
+export type {
+  PendingWrite,
+  Persistence,
+  PersistItem,
+  WriteBehind,
+  WriteBehindBinding,
+  WriteBehindQueue,
+  WriteOp,
+  WriteQueueStats,
+} from './write-behind.js'
 export { CacheError, errors, invalidOption, type ErrorCode } from './errors.js'
 export { toMs, type Duration } from './duration.js'
 export { systemClock } from './clock.js'

@@ -72,6 +72,8 @@ const CLOSE_TIMEOUT = 5_000
 
 export class Engine {
   readonly s: Shared
+  /** Repositories' write-behind queues: closed after writes in flight, before the bus. */
+  readonly closers = new Set<() => Promise<void>>()
   readonly l1: L1Tier | undefined
   readonly l2: L2Tier | undefined
   readonly reads: ReadPipeline
@@ -201,6 +203,7 @@ export class Engine {
       ])
       clearTimeout(timer)
     }
+    await Promise.allSettled([...this.closers].map((close) => close()))
     await this.bus.close()
     await s.o.l2?.close()
     s.o.l1?.close?.()

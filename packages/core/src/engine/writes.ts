@@ -16,6 +16,13 @@ export interface SetItem {
   options?: EntryOptions | undefined
 }
 
+/**
+ * A repository's persist step (write-through `save`/`remove`, write-behind enqueue): it
+ * runs after validation and encoding, before any tier changes, with the version of the
+ * write (the new entry's for a set). If it throws, nothing in any cache changed.
+ */
+export type Persist = (version: number) => Promise<void>
+
 interface Prepared {
   k: string
   p: CallPolicy
@@ -73,12 +80,12 @@ export class WritePipeline {
     return p
   }
 
-  set(items: readonly SetItem[]): Promise<void> {
-    return this.#track(this.#set(items))
+  set(items: readonly SetItem[], persist?: Persist): Promise<void> {
+    return this.#track(this.#set(items, persist))
   }
 
-  delete(keys: readonly string[]): Promise<void> {
-    return this.#track(this.#delete(keys))
+  delete(keys: readonly string[], persist?: Persist): Promise<void> {
+    return this.#track(this.#delete(keys, persist))
   }
 
   tags(tags: readonly string[]): Promise<void> {
@@ -114,17 +121,19 @@ export class WritePipeline {
     return prepared
   }
 
-  async #set(items: readonly SetItem[]): Promise<void> {
+  async #set(items: readonly SetItem[], persist?: Persist): Promise<void> {
     const s = this.#s
     if (items.length === 0) return
     let prepared: Prepared[]
     try {
       prepared = await this.#prepare(items)
     } catch (err) {
-      // The source may already hold the new value: no replica may keep the old one.
-      await this.#delete([...new Set(items.map((i) => i.k))]).catch(() => undefined)
+      // Without a persist step the caller may already have changed the source: no replica
+      // may keep the old value. With one, the source has not been touched yet.
+      if (!persist) await this.#delete([...new Set(items.map((i) => i.k))]).catch(() => undefined)
       throw err
     }
+    if (persist) await persist((prepared[0] as Prepared).entry.version)
     const keys = prepared.map((x) => x.k)
     for (const k of keys) s.guard.begin(k)
     try {
@@ -171,10 +180,11 @@ export class WritePipeline {
     }
   }
 
-  async #delete(keys: readonly string[]): Promise<void> {
+  async #delete(keys: readonly string[], persist?: Persist): Promise<void> {
     const s = this.#s
     const unique = [...new Set(keys)]
     if (unique.length === 0) return
+    if (persist) await persist(this.#loaders.nextVersion(s.o.clock.now()))
     this.#local.keys(unique)
     let failure: unknown
     const l2 = this.#l2

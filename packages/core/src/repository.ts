@@ -1,0 +1,295 @@
+import type { Codec } from './contracts.js'
+import { CacheError, errors, invalidOption } from './errors.js'
+import type { LoaderContext } from './engine/loader.js'
+import type { Persist } from './engine/writes.js'
+import type { EntryOptions } from './options.js'
+import type {
+  Persistence,
+  PersistItem,
+  WriteBehind,
+  WriteBehindQueue,
+  WriteQueueStats,
+} from './write-behind.js'
+
+export interface RepositoryOptions<V> extends EntryOptions, Persistence<V> {
+  /** Read-through: loads one id on a miss in every tier. Return `null` for "not found". */
+  load: (id: string, ctx: LoaderContext<V | null>) => V | null | Promise<V | null>
+  /** Loads many ids at once for `getMany` (ids it leaves out are "not found"). */
+  loadMany?:
+    | ((
+        ids: string[],
+        ctx: { signal: AbortSignal },
+      ) => Map<string, V | null> | Promise<Map<string, V | null>>)
+    | undefined
+  /**
+   * `'through'` (default): `save`/`remove` first, then the cache. Or a write-behind
+   * strategy (`redisStreamsWriteBehind(...)`): the cache and a durable queue now, the
+   * source later.
+   */
+  write?: 'through' | WriteBehind | undefined
+}
+
+/** What a repository needs from the cache that creates it (kept off the public API). */
+export interface RepositoryHost {
+  getOrSet(
+    id: string,
+    loader: (ctx: LoaderContext<unknown>) => unknown,
+    options: EntryOptions,
+  ): Promise<unknown>
+  getOrSetMany(
+    ids: readonly string[],
+    loader: (ids: string[], ctx: { signal: AbortSignal }) => Promise<Map<string, unknown>>,
+    options: EntryOptions,
+  ): Promise<unknown[]>
+  set(id: string, value: unknown, options: EntryOptions, persist: Persist): Promise<void>
+  delete(id: string, persist?: Persist): Promise<void>
+  readonly prefix: string
+  readonly codec: Codec
+  deadLettered(event: { repository: string; id: string; version: number; error: string }): void
+  report(error: unknown, operation: string): void
+  onClose(close: () => Promise<void>): void
+}
+
+const ENTRY_OPTIONS = [
+  'ttl',
+  'l1Ttl',
+  'grace',
+  'negativeTtl',
+  'tags',
+  'timeouts',
+  'distributedLock',
+] as const
+
+/**
+ * A namespace bound to its source of truth (see docs/patterns.md): read-through reads
+ * (`getOrSet` with the repository's loader), and writes that persist through (`save`,
+ * then the write pipeline) or behind (the write pipeline after a durable, versioned
+ * enqueue; workers persist later). Reads never go behind an unpersisted write: a load
+ * asks the queue for the id's pending write before it asks the source.
+ */
+export class Repository<V> {
+  readonly name: string
+  readonly #host: RepositoryHost
+  readonly #o: RepositoryOptions<V>
+  readonly #entry: EntryOptions
+  readonly #queue: WriteBehindQueue | undefined
+
+  /** @internal use `cache.repository()` */
+  constructor(name: string, host: RepositoryHost, options: RepositoryOptions<V>) {
+    validate(name, options)
+    this.name = name
+    this.#host = host
+    this.#o = options
+    const entry: EntryOptions = {}
+    for (const k of ENTRY_OPTIONS)
+      if (options[k] !== undefined) (entry as Record<string, unknown>)[k] = options[k]
+    this.#entry = entry
+    const write = options.write ?? 'through'
+    if (write !== 'through') {
+      const codec = host.codec
+      const queue = write.bind<V>({
+        repository: name,
+        prefix: host.prefix,
+        persist: { save: options.save, saveMany: options.saveMany, remove: options.remove },
+        encode: (value) => codec.encode(wrap(value)),
+        decode: (bytes) => codec.decode(bytes).value,
+        deadLettered: (e) => host.deadLettered({ repository: name, ...e }),
+        report: (err, op) => host.report(err, op),
+      })
+      this.#queue = queue
+      host.onClose(() => queue.close())
+    }
+  }
+
+  /** The cached value, or the source's (through `load`); `null` when the source has none. */
+  async get(id: string): Promise<V | null> {
+    return this.#host.getOrSet(id, this.#loadOne, this.#entry) as Promise<V | null>
+  }
+
+  /** Values in id order; one `loadMany` call for every id missing from the cache. */
+  async getMany(ids: readonly string[]): Promise<(V | null)[]> {
+    if (!this.#o.loadMany) return Promise.all(ids.map((id) => this.get(id)))
+    return this.#host.getOrSetMany(ids, this.#loadMany, this.#entry) as Promise<(V | null)[]>
+  }
+
+  /** Persists (now or durably queued, by the `write` option) and updates every replica's cache. */
+  async set(id: string, value: V): Promise<void> {
+    const queue = this.#queue
+    if (!queue) {
+      const save = this.#o.save ?? this.#saveOneOfMany()
+      return this.#host.set(id, value, this.#entry, (version) =>
+        this.#source('save', id, () => save(id, value, { version })),
+      )
+    }
+    return this.#behind(
+      id,
+      this.#host.set(id, value, this.#entry, async () => {
+        const { version, queued } = await this.#enqueue(queue, id, 'set', value)
+        if (queued) return
+        // The queue is full and falls back to write-through, with a version from the queue.
+        const save = this.#o.save ?? this.#saveOneOfMany()
+        await this.#source('save', id, () => save(id, value, { version }))
+      }),
+    )
+  }
+
+  /** Removes from the source (now or queued) and from every replica's cache. */
+  async delete(id: string): Promise<void> {
+    const remove = this.#o.remove
+    if (!remove) {
+      throw new CacheError(errors.E_UNSUPPORTED, `[core] repository "${this.name}" has no remove()`)
+    }
+    const queue = this.#queue
+    if (!queue) {
+      return this.#host.delete(id, (version) =>
+        this.#source('remove', id, () => remove(id, { version })),
+      )
+    }
+    return this.#behind(
+      id,
+      this.#host.delete(id, async () => {
+        const { version, queued } = await this.#enqueue(queue, id, 'delete', null)
+        if (!queued) await this.#source('remove', id, () => remove(id, { version }))
+      }),
+    )
+  }
+
+  /** Enqueues; an enqueue that failed without a definite answer may still land. */
+  async #enqueue(queue: WriteBehindQueue, id: string, op: 'set' | 'delete', value: unknown) {
+    try {
+      return await queue.enqueue(id, op, value)
+    } catch (err) {
+      if (CacheError.is(err, errors.E_WRITE_QUEUE_FULL) || CacheError.is(err, errors.E_CLOSED))
+        throw err
+      throw new Ambiguous(err)
+    }
+  }
+
+  /**
+   * A timed-out or dropped enqueue may still reach the stream and be persisted: no
+   * replica may keep serving the value it replaces, so the id is dropped everywhere.
+   */
+  async #behind(id: string, write: Promise<void>): Promise<void> {
+    try {
+      await write
+    } catch (err) {
+      if (!(err instanceof Ambiguous)) throw err
+      await this.#host.delete(id).catch(() => undefined)
+      throw err.cause
+    }
+  }
+
+  /** Write-behind: resolves once every write enqueued before the call is persisted (or dead-lettered). */
+  async flush(options?: { timeoutMs?: number }): Promise<void> {
+    await this.#queue?.flush(options)
+  }
+
+  /** The write-behind queue's figures (zeros for write-through). */
+  stats(): WriteQueueStats {
+    return (
+      this.#queue?.stats() ?? {
+        pending: 0,
+        inFlight: 0,
+        persisted: 0,
+        superseded: 0,
+        retried: 0,
+        deadLettered: 0,
+        oldestPendingAgeMs: 0,
+        enqueued: 0,
+      }
+    )
+  }
+
+  readonly #loadOne = async (ctx: LoaderContext<unknown>): Promise<unknown> => {
+    const queue = this.#queue
+    if (queue) {
+      const [pending] = await queue.pending([ctx.key])
+      if (pending) return pending.value
+    }
+    return this.#o.load(ctx.key, ctx as LoaderContext<V | null>)
+  }
+
+  readonly #loadMany = async (
+    ids: string[],
+    ctx: { signal: AbortSignal },
+  ): Promise<Map<string, unknown>> => {
+    const out = new Map<string, unknown>()
+    let rest = ids
+    const queue = this.#queue
+    if (queue) {
+      const pending = await queue.pending(ids)
+      rest = []
+      ids.forEach((id, i) => {
+        const p = pending[i]
+        if (p) out.set(id, p.value)
+        else rest.push(id)
+      })
+    }
+    if (rest.length > 0) {
+      const loaded = await (this.#o.loadMany as NonNullable<RepositoryOptions<V>['loadMany']>)(
+        rest,
+        ctx,
+      )
+      for (const id of rest) if (loaded.has(id)) out.set(id, loaded.get(id))
+    }
+    return out
+  }
+
+  #saveOneOfMany(): NonNullable<Persistence<V>['save']> {
+    const saveMany = this.#o.saveMany
+    if (!saveMany) {
+      throw new CacheError(errors.E_UNSUPPORTED, `[core] repository "${this.name}" has no save()`)
+    }
+    return (id, value, { version }) => saveMany([{ id, value, version }])
+  }
+
+  async #source(op: 'save' | 'remove', id: string, call: () => unknown): Promise<void> {
+    try {
+      await call()
+    } catch (err) {
+      throw new CacheError(
+        errors.E_SOURCE_WRITE,
+        `[core] repository "${this.name}": ${op} failed; no cache changed`,
+        { cause: err, key: `${this.#host.prefix}:${this.name}:${id}` },
+      )
+    }
+  }
+}
+
+class Ambiguous extends Error {
+  constructor(cause: unknown) {
+    super('enqueue outcome unknown', { cause })
+  }
+}
+
+/** The queue stores values with the L2 codec's rules, in an entry envelope it never reads. */
+function wrap(value: unknown) {
+  return { value, createdAt: 0, freshUntil: 0, staleUntil: 0, tags: [], version: 0 }
+}
+
+function validate<V>(name: string, o: RepositoryOptions<V>): void {
+  if (typeof o !== 'object' || o === null)
+    throw invalidOption('core', 'repository', 'expects an options object')
+  if (typeof o.load !== 'function')
+    throw invalidOption('core', `repository "${name}": load`, 'must be a function')
+  for (const k of ['loadMany', 'save', 'saveMany', 'remove'] as const) {
+    if (o[k] !== undefined && typeof o[k] !== 'function') {
+      throw invalidOption('core', `repository "${name}": ${k}`, 'must be a function')
+    }
+  }
+  const w = o.write
+  if (
+    w !== undefined &&
+    w !== 'through' &&
+    (typeof w !== 'object' || w === null || w.kind !== 'write-behind')
+  ) {
+    throw invalidOption(
+      'core',
+      `repository "${name}": write`,
+      "must be 'through' or a write-behind strategy",
+    )
+  }
+  if (w !== undefined && w !== 'through' && !o.save && !o.saveMany) {
+    throw invalidOption('core', `repository "${name}": write-behind`, 'needs save() or saveMany()')
+  }
+}
