@@ -3,13 +3,7 @@ import { CacheError, errors, invalidOption } from './errors.js'
 import type { LoaderContext } from './engine/loader.js'
 import type { Persist } from './engine/writes.js'
 import type { EntryOptions } from './options.js'
-import type {
-  Persistence,
-  PersistItem,
-  WriteBehind,
-  WriteBehindQueue,
-  WriteQueueStats,
-} from './write-behind.js'
+import type { Persistence, WriteBehind, WriteBehindQueue, WriteQueueStats } from './write-behind.js'
 
 export interface RepositoryOptions<V> extends EntryOptions, Persistence<V> {
   /** Read-through: loads one id on a miss in every tier. Return `null` for "not found". */
@@ -33,7 +27,7 @@ export interface RepositoryOptions<V> extends EntryOptions, Persistence<V> {
 export interface RepositoryHost {
   getOrSet(
     id: string,
-    loader: (ctx: LoaderContext<unknown>) => unknown,
+    loader: (ctx: LoaderContext) => unknown,
     options: EntryOptions,
   ): Promise<unknown>
   getOrSetMany(
@@ -200,7 +194,7 @@ export class Repository<V> {
     )
   }
 
-  readonly #loadOne = async (ctx: LoaderContext<unknown>): Promise<unknown> => {
+  readonly #loadOne = async (ctx: LoaderContext): Promise<unknown> => {
     const queue = this.#queue
     if (queue) {
       const [pending] = await queue.pending([ctx.key])
@@ -267,8 +261,10 @@ function wrap(value: unknown) {
   return { value, createdAt: 0, freshUntil: 0, staleUntil: 0, tags: [], version: 0 }
 }
 
-function validate<V>(name: string, o: RepositoryOptions<V>): void {
-  if (typeof o !== 'object' || o === null)
+function validate<V>(name: string, options: RepositoryOptions<V>): void {
+  // Checked at run time for callers without types.
+  const o = options as unknown as Record<string, unknown> & { write?: unknown }
+  if (typeof o !== 'object' || (o as unknown) === null)
     throw invalidOption('core', 'repository', 'expects an options object')
   if (typeof o.load !== 'function')
     throw invalidOption('core', `repository "${name}": load`, 'must be a function')
@@ -281,7 +277,7 @@ function validate<V>(name: string, o: RepositoryOptions<V>): void {
   if (
     w !== undefined &&
     w !== 'through' &&
-    (typeof w !== 'object' || w === null || w.kind !== 'write-behind')
+    (typeof w !== 'object' || w === null || (w as { kind?: unknown }).kind !== 'write-behind')
   ) {
     throw invalidOption(
       'core',

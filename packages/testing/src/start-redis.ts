@@ -1,5 +1,6 @@
 import type * as TcRedis from '@testcontainers/redis'
-import { accessSync, constants } from 'node:fs'
+import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
 import { findFreePort } from './net.js'
 import { spawnRedisServer, sweepStaleServers, type SpawnedRedis } from './redis-server.js'
@@ -22,8 +23,11 @@ export interface RedisHandle {
   freeze(): Promise<void>
   /** Resumes a frozen server (SIGCONT). */
   thaw(): Promise<void>
-  /** Kills the server and starts a new, empty one on the same port. */
-  restart(): Promise<void>
+  /**
+   * Kills the server (SIGKILL) and starts a new one on the same port: empty, or with
+   * `keepData` reading what it persisted (start it with `--appendonly yes` to have any).
+   */
+  restart(options?: { keepData?: boolean }): Promise<void>
 }
 
 export interface StartRedisOptions {
@@ -112,11 +116,12 @@ async function fromBinary(binary: string, args: string[]): Promise<RedisHandle> 
   let server: SpawnedRedis | undefined
   let port = 0
   let lastError: unknown
+  let dir = freshDir()
   // The free port can be taken between the probe and the bind; retry a few times.
   for (let attempt = 0; attempt < 5 && !server; attempt++) {
     port = await findFreePort()
     try {
-      server = await spawnRedisServer(binary, port, { args })
+      server = await spawnRedisServer(binary, port, { args, dir })
     } catch (err) {
       lastError = err
     }
@@ -153,11 +158,19 @@ async function fromBinary(binary: string, args: string[]): Promise<RedisHandle> 
       running('thaw').child.kill('SIGCONT')
       frozen = false
     },
-    restart: async () => {
+    restart: async (options?: { keepData?: boolean }) => {
       await signal('SIGKILL')
-      current = await spawnRedisServer(binary, port, { args })
+      if (!options?.keepData) {
+        rmSync(dir, { recursive: true, force: true })
+        dir = freshDir()
+      }
+      current = await spawnRedisServer(binary, port, { args, dir })
     },
   }
+}
+
+function freshDir(): string {
+  return mkdtempSync(join(tmpdir(), 'strata-redis-'))
 }
 
 async function fromContainer(): Promise<RedisHandle | undefined> {

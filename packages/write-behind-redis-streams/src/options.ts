@@ -92,7 +92,8 @@ export function resolve(o: RedisStreamsWriteBehindOptions): Resolved {
   }
   if (retryBase <= 0 || retryBase > retryMax)
     throw invalidOption(PKG, 'retryBase', 'must be in (0, retryMax]')
-  if (o.whenFull !== undefined && o.whenFull !== 'reject' && o.whenFull !== 'write-through') {
+  const whenFull = o.whenFull as unknown
+  if (whenFull !== undefined && whenFull !== 'reject' && whenFull !== 'write-through') {
     throw invalidOption(PKG, 'whenFull', "must be 'reject' or 'write-through'")
   }
   if (o.worker !== undefined && typeof o.worker !== 'boolean')

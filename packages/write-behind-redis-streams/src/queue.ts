@@ -107,7 +107,7 @@ class StreamsQueue implements WriteBehindQueue {
           this.#o.redis.hmgetBuffer(p.pending, ...idx.map((i) => ids[i] as string)),
           'pending',
         )
-        idx.forEach((i, j) => (out[i] = parsePending(raw[j], this.#b.decode)))
+        idx.forEach((i, j) => (out[i] = parsePending(raw[j], (b) => this.#b.decode(b))))
       }),
     )
     return out

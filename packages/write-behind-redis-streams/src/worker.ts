@@ -6,8 +6,10 @@ import { scripted, type Scripted } from './scripts.js'
 /** A write this worker holds: delivered to it, not yet persisted. */
 interface Held {
   e: QueuedEntry
-  /** Failed save attempts (= deliveries that failed). */
+  /** Failed save attempts of this entry (deliveries that failed): dead-lettered at maxRetries. */
   attempts: number
+  /** Consecutive failures for this id, across the entries that superseded each other: the backoff. */
+  streak: number
   /** Not retried before this time (ms). */
   dueAt: number
   /** When this worker last had the entry delivered or claimed (ms), for XCLAIM's min idle. */
@@ -136,7 +138,7 @@ export class Worker {
     const redis = o.redis
     if (!st.groupReady) {
       await redis.xgroup('CREATE', p.stream, o.group, '0', 'MKSTREAM').catch((err: unknown) => {
-        if (!String((err as Error).message).includes('BUSYGROUP')) throw err
+        if (!(err as Error).message.includes('BUSYGROUP')) throw err
       })
       st.groupReady = true
     }
@@ -182,7 +184,7 @@ export class Worker {
     const superseded: string[] = [...bad]
     for (const e of fresh) {
       const h = st.held.get(e.id)
-      if (!h) st.held.set(e.id, { e, attempts: 0, dueAt: 0, touchedAt: now })
+      if (!h) st.held.set(e.id, { e, attempts: 0, streak: 0, dueAt: 0, touchedAt: now })
       else if (e.version > h.e.version) {
         superseded.push(h.e.entry)
         h.e = e
@@ -199,7 +201,7 @@ export class Worker {
   async #claimDue(p: Partition, st: PartitionState, now: number): Promise<Held[]> {
     const o = this.#o
     let due = [...st.held.values()].filter((h) => h.dueAt <= now)
-    const retries = due.filter((h) => h.attempts > 0)
+    const retries = due.filter((h) => h.attempts > 0 || h.streak > 0)
     if (retries.length > 0) {
       // Reset their idle time (so no one reclaims them mid-save) unless someone already did.
       const minIdle = Math.max(0, Math.min(...retries.map((h) => now - h.touchedAt)) - 50)
@@ -315,6 +317,7 @@ export class Worker {
   async #failed(p: Partition, st: PartitionState, h: Held, err: unknown): Promise<void> {
     const o = this.#o
     h.attempts++
+    h.streak++
     const message = err instanceof Error ? err.message : String(err)
     if (h.attempts >= o.maxRetries) {
       await this.#r.strataWbDead(
@@ -337,7 +340,7 @@ export class Worker {
     }
     this.counters.retried++
     // Exponential backoff with equal jitter: half the step fixed, half random.
-    const step = Math.min(o.retryMax, o.retryBase * 2 ** (h.attempts - 1))
+    const step = Math.min(o.retryMax, o.retryBase * 2 ** Math.min(30, h.streak - 1))
     h.dueAt = Date.now() + step / 2 + Math.random() * (step / 2)
   }
 }

@@ -195,7 +195,9 @@ describe('write-behind on Redis Streams', () => {
     const c = cache()
     const repo = c.repository<string>('q', {
       load: async (id) => (await source.get(id)) as string | null,
-      save: async (id, value, { version }) => void (await source.save(id, value, version)),
+      save: async (id, value, { version }) => {
+        await source.save(id, value, version)
+      },
       write: redisStreamsWriteBehind({
         redis: queueRedis,
         worker: false,
@@ -245,7 +247,9 @@ describe('write-behind on Redis Streams', () => {
     const other = cache()
     const repo2 = other.repository<number>('d', {
       load: () => null,
-      save: async (id, value, { version }) => void (await source.save(id, value, version)),
+      save: async (id, value, { version }) => {
+        await source.save(id, value, version)
+      },
       write: redisStreamsWriteBehind({
         redis: new Redis(server.url),
         flushInterval: 5,
@@ -293,8 +297,9 @@ describe('write-through', () => {
     await source.save('p1', 'old', 1)
     const spec = {
       load: async (id: string) => (await source.get(id)) as string | null,
-      save: async (id: string, value: string, { version }: { version: number }) =>
-        void (await source.save(id, value, version)),
+      save: async (id: string, value: string, { version }: { version: number }) => {
+        await source.save(id, value, version)
+      },
     }
     const writer = replica(url.toString(), prefix)
     open.push(writer)
