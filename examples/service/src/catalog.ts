@@ -64,6 +64,36 @@ export class Catalog {
     return rows[0] ? toProduct(rows[0]) : null
   }
 
+  /**
+   * Write-behind persistence: each row is written only if its write version is newer
+   * than the one the row holds, so duplicate and late deliveries change nothing.
+   */
+  async saveMany(items: readonly { id: string; value: Product; version: number }[]): Promise<void> {
+    if (items.length === 0) return
+    await this.#pool.query(
+      `UPDATE ${this.#t} AS t
+          SET name = v.name, price_cents = v.price, stock = v.stock, version = t.version + 1,
+              updated_at = now(), write_version = v.wv
+         FROM unnest($1::int[], $2::text[], $3::int[], $4::int[], $5::bigint[]) AS v(id, name, price, stock, wv)
+        WHERE t.id = v.id AND t.write_version < v.wv`,
+      [
+        items.map((i) => Number(i.id)),
+        items.map((i) => i.value.name),
+        items.map((i) => i.value.priceCents),
+        items.map((i) => i.value.stock),
+        items.map((i) => i.version),
+      ],
+    )
+  }
+
+  /** The write-behind version each row holds (for the demo's "0 lost" check). */
+  async writeVersions(): Promise<Map<number, number>> {
+    const { rows } = await this.#pool.query<{ id: number; write_version: string }>(
+      `SELECT id, write_version FROM ${this.#t} WHERE write_version > 0`,
+    )
+    return new Map(rows.map((r) => [r.id, Number(r.write_version)]))
+  }
+
   async remove(id: number): Promise<boolean> {
     const { rowCount } = await this.#pool.query(`DELETE FROM ${this.#t} WHERE id = $1`, [id])
     return (rowCount ?? 0) > 0

@@ -24,7 +24,9 @@ CREATE TABLE IF NOT EXISTS ${schema}.products (
   price_cents integer NOT NULL,
   stock       integer NOT NULL,
   version     integer NOT NULL DEFAULT 1,
-  updated_at  timestamptz NOT NULL DEFAULT now()
+  updated_at  timestamptz NOT NULL DEFAULT now(),
+  -- the newest write-behind version persisted (--write-behind): older deliveries are ignored
+  write_version bigint NOT NULL DEFAULT 0
 );`
 
 export async function seed(pool: pg.Pool, schema: string, count: number): Promise<void> {

@@ -2,7 +2,9 @@
  * `pnpm demo`: Redis (REDIS_URL or a local redis-server), a database (DATABASE_URL or an
  * embedded PGlite), three replicas of the catalog service as separate processes, a mixed
  * read/write load with a live display, a visible write on replica 1 that replicas 2 and 3
- * pick up, a summary, and one request's trace tree.
+ * pick up, a summary, and one request's trace tree. `--write-behind`: product updates go
+ * through a write-behind repository; the queue is shown draining and the database checked
+ * to hold every acknowledged write.
  */
 import { existsSync, readFileSync, rmSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
@@ -10,10 +12,14 @@ import { startRedis, type RedisHandle } from '@strata/testing'
 import { openDatabase, type DatabaseHandle } from './database.js'
 import type { Product } from './catalog.js'
 import { getJson, startReplica, type Replica, type ReplicaStats } from './replicas.js'
+import { Catalog } from './catalog.js'
+import { Redis } from 'ioredis'
+import pg from 'pg'
 
 const SECONDS = Number(process.env['DEMO_SECONDS'] ?? 20)
 const PRODUCTS = 1_000
 const CONSOLE_TRACES = process.argv.includes('--console-traces')
+const WRITE_BEHIND = process.argv.includes('--write-behind')
 const TRACE_FILE = fileURLToPath(new URL('../traces.jsonl', import.meta.url))
 const tty = process.stdout.isTTY
 
@@ -54,6 +60,43 @@ function statsLine(stats: ReplicaStats[]): string {
       return `${s.replica}: L1 ${pct(c.l1.hits, lookups)} L2 ${pct(c.l2.hits, lookups)} db ${pct(c.loads, lookups)} bus ${c.bus.state}`
     })
     .join(' | ')
+    .concat(WRITE_BEHIND ? ` | ${queueLine(stats)}` : '')
+}
+
+/** Write-behind queue: depth (all replicas, as sampled) and what the workers persisted. */
+function queueLine(stats: ReplicaStats[]): string {
+  const q = stats.map((s) => s.writeQueue).filter((x) => x !== undefined)
+  const depth = Math.max(0, ...q.map((x) => x.pending))
+  const persisted = q.reduce((n, x) => n + x.persisted, 0)
+  const superseded = q.reduce((n, x) => n + x.superseded, 0)
+  return `queue ${String(depth).padStart(4)} persisted ${persisted} coalesced ${superseded}`
+}
+
+/** --write-behind: shows the queue draining, then checks the database holds every write. */
+async function drain(): Promise<{ lost: number; ids: number }> {
+  console.log(`\n${bold('Write-behind drain')}: the replicas' workers persist what is queued`)
+  const until = Date.now() + 60_000
+  for (;;) {
+    const stats = await allStats()
+    const line = `  ${queueLine(stats)}, in flight ${stats.reduce((n, s) => n + (s.writeQueue?.inFlight ?? 0), 0)}`
+    process.stdout.write(tty ? `\r\x1b[2K${line}` : `${line}\n`)
+    const idle = stats.every((s) => s.writeQueue?.pending === 0 && s.writeQueue.inFlight === 0)
+    if (idle || Date.now() > until) break
+    await new Promise((r) => setTimeout(r, 250))
+  }
+  if (tty) process.stdout.write('\n')
+  // Every id's newest queued version (Redis) must be the one the database holds.
+  const queued = new Redis((redis as RedisHandle).url)
+  const versions = await queued.hgetall('{catalog:wb:products:0}:v')
+  queued.disconnect()
+  const pool = new pg.Pool((db as DatabaseHandle).config)
+  const catalog = new Catalog(pool, (db as DatabaseHandle).schema)
+  const held = await catalog.writeVersions()
+  await pool.end()
+  const lost = Object.entries(versions).filter(([id, v]) => (held.get(Number(id)) ?? 0) < Number(v))
+  const line = `  ${Object.keys(versions).length} products written through the queue; the database holds the newest acknowledged write of ${Object.keys(versions).length - lost.length} (${lost.length} lost)`
+  console.log(lost.length === 0 ? green(line) : line)
+  return { lost: lost.length, ids: Object.keys(versions).length }
 }
 
 async function allStats(): Promise<ReplicaStats[]> {
@@ -136,7 +179,7 @@ async function visibleWrite(): Promise<{ replica: string; ms: number }[]> {
   })
   const t0 = performance.now()
   console.log(
-    `  ${first.name}: PUT /products/${id} {"priceCents": ${newPrice}} → ${put.status} (database updated, cache.delete() published)`,
+    `  ${first.name}: PUT /products/${id} {"priceCents": ${newPrice}} → ${put.status} ${WRITE_BEHIND ? '(queued durably, cache updated, invalidation published)' : '(database updated, cache.delete() published)'}`,
   )
   const results = await Promise.all(
     others.map(async (r) => {
@@ -274,6 +317,7 @@ async function main(): Promise<void> {
     schema: db.schema,
     traceFile: CONSOLE_TRACES ? undefined : TRACE_FILE,
     traceConsole: CONSOLE_TRACES,
+    writeBehind: WRITE_BEHIND,
   }
   replicas = await Promise.all(
     ['replica-1', 'replica-2', 'replica-3'].map((name) => startReplica(name, env)),
@@ -282,7 +326,7 @@ async function main(): Promise<void> {
     `Replicas: ${replicas.map((r) => `${r.name} (pid ${String(r.process.pid)}) ${r.url}`).join(', ')}`,
   )
   console.log(
-    `\n${bold(`Mixed load for ${SECONDS} s`)} (88% GET one, 6% GET batch of 20, 6% PUT; round-robin over the replicas)`,
+    `\n${bold(`Mixed load for ${SECONDS} s`)} (88% GET one, 6% GET batch of 20, 6% PUT${WRITE_BEHIND ? ' through a write-behind repository' : ''}; round-robin over the replicas)`,
   )
   const totals = await drive()
   if (stopping) return
@@ -290,10 +334,13 @@ async function main(): Promise<void> {
     `  ${totals.requests} requests (${totals.writes} writes, ${totals.batches} batches), ${totals.errors} errors`,
   )
   const propagation = await visibleWrite()
+  const drained = WRITE_BEHIND ? await drain() : { lost: 0 }
   summary(await allStats())
+  if (WRITE_BEHIND) console.log(`  write-behind: ${drained.lost} acknowledged writes lost`)
   printTrace()
   await cleanup()
-  const ok = totals.errors === 0 && propagation.every((p) => Number.isFinite(p.ms))
+  const ok =
+    totals.errors === 0 && propagation.every((p) => Number.isFinite(p.ms)) && drained.lost === 0
   console.log(`\n${ok ? green('Done') : 'Done with errors'}: replicas, database and Redis stopped.`)
   process.exitCode = ok ? 0 : 1
 }

@@ -1,3 +1,4 @@
+import type { WriteQueueStats } from '@strata/core'
 import { fork, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import type pg from 'pg'
@@ -16,6 +17,7 @@ export interface ReplicaEnv {
   schema: string
   traceFile?: string | undefined
   traceConsole?: boolean | undefined
+  writeBehind?: boolean | undefined
 }
 
 const SERVER = fileURLToPath(new URL('./server.js', import.meta.url))
@@ -32,6 +34,7 @@ export function startReplica(name: string, env: ReplicaEnv): Promise<Replica> {
       DB_SCHEMA: env.schema,
       ...(env.traceFile ? { TRACE_FILE: env.traceFile } : {}),
       ...(env.traceConsole ? { TRACE_CONSOLE: '1' } : {}),
+      ...(env.writeBehind ? { WRITE_BEHIND: '1' } : {}),
     },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   })
@@ -88,6 +91,8 @@ export interface ReplicaStats {
       resyncedCount: number
     }
   }
+  /** With --write-behind: the products repository's queue. */
+  writeQueue?: WriteQueueStats
 }
 
 // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- the caller names the JSON shape

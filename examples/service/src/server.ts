@@ -4,14 +4,17 @@ import { createCache, type Cache } from '@strata/core'
 import { memoryL1 } from '@strata/l1-memory'
 import { redisL2 } from '@strata/l2-redis'
 import { redisPubSubBus } from '@strata/bus-redis-pubsub'
+import { Redis } from 'ioredis'
 import pg from 'pg'
 import { Catalog, type Product } from './catalog.js'
+import { cacheAside, writeBehind, type Patch } from './products.js'
 import { setupTracing } from './tracing.js'
 
 /**
- * One replica of the catalog service. Reads are cache-aside through Strata
- * (`getOrSet` / `getOrSetMany`, tagged `products`); writes go to the database first,
- * then `cache.delete()` tells every replica to drop its L1 copy.
+ * One replica of the catalog service. By default reads are cache-aside through Strata
+ * (`getOrSet` / `getOrSetMany`, tagged `products`) and writes go to the database first,
+ * then `cache.delete()` tells every replica to drop its L1 copy. With `writeBehind`,
+ * products are a write-behind repository (see products.ts).
  */
 export interface ServiceOptions {
   replica: string
@@ -19,6 +22,7 @@ export interface ServiceOptions {
   redisUrl: string
   db: pg.PoolConfig
   schema: string
+  writeBehind?: boolean
 }
 
 export interface Service {
@@ -65,7 +69,8 @@ export async function startService(o: ServiceOptions): Promise<Service> {
   })
   cache.on('error', () => undefined) // counted in stats().errors; the service keeps serving
   await cache.ready()
-  const products = cache.namespace('products')
+  const queueRedis = o.writeBehind ? new Redis(o.redisUrl) : undefined
+  const products = queueRedis ? writeBehind(cache, catalog, queueRedis) : cacheAside(cache, catalog)
   const tracer = trace.getTracer('example-service')
   let requests = 0
 
@@ -75,9 +80,7 @@ export async function startService(o: ServiceOptions): Promise<Service> {
     const match = PRODUCT.exec(url.pathname)
     if (req.method === 'GET' && match) {
       const id = Number(match[1])
-      const product = await products.getOrSet(`${id}`, () => catalog.find(id), {
-        tags: ['products'],
-      })
+      const product = await products.find(id)
       if (product) send(res, 200, product)
       else send(res, 404, { error: 'not found' })
       return
@@ -88,14 +91,7 @@ export async function startService(o: ServiceOptions): Promise<Service> {
         .map(Number)
         .filter((n) => Number.isSafeInteger(n) && n > 0)
         .slice(0, 500)
-      const found = await products.getOrSetMany(
-        ids.map(String),
-        async (missing) => {
-          const rows = await catalog.findMany(missing.map(Number))
-          return new Map([...rows].map(([id, p]) => [String(id), p]))
-        },
-        { tags: ['products'] },
-      )
+      const found = await products.findMany(ids)
       send(
         res,
         200,
@@ -106,26 +102,29 @@ export async function startService(o: ServiceOptions): Promise<Service> {
     if (req.method === 'PUT' && match) {
       const id = Number(match[1])
       const body = await readJson(req)
-      const patch: { name?: string; priceCents?: number; stock?: number } = {}
+      const patch: Patch = {}
       if (typeof body['name'] === 'string') patch.name = body['name']
       if (Number.isSafeInteger(body['priceCents'])) patch.priceCents = body['priceCents'] as number
       if (Number.isSafeInteger(body['stock'])) patch.stock = body['stock'] as number
-      const updated = await catalog.update(id, patch)
-      // Cache-aside: the database first, then every replica drops its copy.
-      await products.delete(`${id}`)
+      const updated = await products.update(id, patch)
       if (updated) send(res, 200, updated)
       else send(res, 404, { error: 'not found' })
       return
     }
     if (req.method === 'DELETE' && match) {
       const id = Number(match[1])
-      const removed = await catalog.remove(id)
-      await products.delete(`${id}`)
+      const removed = await products.remove(id)
       send(res, removed ? 204 : 404, removed ? null : { error: 'not found' })
       return
     }
     if (req.method === 'GET' && url.pathname === '/stats') {
-      send(res, 200, { replica: o.replica, pid: process.pid, requests, cache: cache.stats() })
+      send(res, 200, {
+        replica: o.replica,
+        pid: process.pid,
+        requests,
+        cache: cache.stats(),
+        writeQueue: products.writeQueue(),
+      })
       return
     }
     if (req.method === 'GET' && url.pathname === '/health') {
@@ -163,6 +162,7 @@ export async function startService(o: ServiceOptions): Promise<Service> {
     async close() {
       await new Promise<void>((resolve) => server.close(() => resolve()))
       await cache.close()
+      queueRedis?.disconnect()
       await pool.end()
     },
   }
@@ -179,6 +179,7 @@ async function main(): Promise<void> {
     redisUrl: process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379',
     db,
     schema: process.env['DB_SCHEMA'] ?? 'public',
+    writeBehind: process.env['WRITE_BEHIND'] === '1',
   })
   process.send?.({ ready: true, port: service.port })
   const stop = () => {

@@ -1,4 +1,5 @@
 import { startRedis, type RedisHandle } from '@strata/testing'
+import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Product } from '../dist/catalog.js'
 import { openDatabase, type DatabaseHandle } from '../dist/database.js'
@@ -74,4 +75,59 @@ describe.each([
       expect(stats.cache.loads).toBeGreaterThanOrEqual(2)
     },
   )
+})
+
+describe('two replicas with --write-behind (PGlite)', () => {
+  let redis: RedisHandle
+  let db: DatabaseHandle
+  let replicas: Replica[] = []
+
+  beforeAll(async () => {
+    redis = await startRedis()
+    db = await openDatabase(100, null)
+    replicas = await Promise.all(
+      ['wb-1', 'wb-2'].map((name) =>
+        startReplica(name, {
+          redisUrl: redis.url,
+          db: db.config,
+          schema: db.schema,
+          writeBehind: true,
+        }),
+      ),
+    )
+  }, 60_000)
+  afterAll(async () => {
+    await Promise.all(replicas.map((r) => r.stop()))
+    await db.close()
+    await redis.stop()
+  })
+
+  it('a PUT is served by the other replica at once and reaches the database through the queue', async () => {
+    const [one, two] = replicas as [Replica, Replica]
+    const before = (await getJson<Product>(`${two.url}/products/5`)).body
+    const put = await getJson<Product>(`${one.url}/products/5`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ stock: before.stock + 7 }),
+    })
+    expect(put.status).toBe(200)
+    let seen = before.stock
+    for (let i = 0; i < 500 && seen !== before.stock + 7; i++) {
+      seen = (await getJson<Product>(`${two.url}/products/5`)).body.stock
+    }
+    expect(seen).toBe(before.stock + 7)
+    const pool = new pg.Pool(db.config)
+    let stock: number | undefined
+    for (let i = 0; i < 200 && stock !== before.stock + 7; i++) {
+      const { rows } = await pool.query<{ stock: number }>(
+        `SELECT stock FROM ${db.schema}.products WHERE id = 5`,
+      )
+      stock = rows[0]?.stock
+      if (stock !== before.stock + 7) await new Promise((r) => setTimeout(r, 50))
+    }
+    await pool.end()
+    expect(stock).toBe(before.stock + 7)
+    const stats = (await getJson<ReplicaStats>(`${one.url}/stats`)).body
+    expect(stats.writeQueue?.enqueued).toBe(1)
+  })
 })
