@@ -28,6 +28,7 @@ import {
 } from './harness.js'
 import { adapterFor, runRound, type Round } from './rounds.js'
 import { redisWork } from './redis-work.js'
+import { writeBehind } from './write-behind.js'
 
 export interface Row {
   contender: string
@@ -934,4 +935,5 @@ export const SCENARIOS: Record<string, (ctx: Context) => Promise<ScenarioResult>
   memory,
   codec,
   'telemetry-overhead': telemetryOverhead,
+  'write-behind': (ctx) => writeBehind(ctx.redisUrl, prefix('wb'), ctx.quick),
 }
