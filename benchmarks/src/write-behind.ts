@@ -1,4 +1,4 @@
-import { createCache, type Repository } from '@strata/core'
+import { createCache } from '@strata/core'
 import { memoryL1 } from '@strata/l1-memory'
 import { msgpackCodec, redisL2 } from '@strata/l2-redis'
 import { redisPubSubBus } from '@strata/bus-redis-pubsub'
