@@ -59,6 +59,16 @@ if cur and string.match(cur, '^.(%d+):') == ARGV[4] then redis.call('HDEL', KEYS
 return 1
 `
 
+/**
+ * KEYS: stream. ARGV: group, consumer. Removes the consumer only if it holds nothing, in
+ * one step (a consumer removed with entries pending would orphan them).
+ */
+const FORGET = `
+if #redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2]) > 0 then return 0 end
+redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+return 1
+`
+
 export interface Scripted {
   strataWbEnqueue(
     stream: string,
@@ -77,6 +87,7 @@ export interface Scripted {
     dead: string,
     ...args: (string | number | Buffer)[]
   ): Promise<number>
+  strataWbForget(stream: string, group: string, consumer: string): Promise<number>
 }
 
 const defined = new WeakSet<object>()
@@ -87,6 +98,7 @@ export function scripted(redis: Redis | Cluster): Scripted {
     redis.defineCommand('strataWbEnqueue', { numberOfKeys: 3, lua: ENQUEUE })
     redis.defineCommand('strataWbDone', { numberOfKeys: 2, lua: DONE })
     redis.defineCommand('strataWbDead', { numberOfKeys: 3, lua: DEAD })
+    redis.defineCommand('strataWbForget', { numberOfKeys: 1, lua: FORGET })
     defined.add(redis)
   }
   return redis as unknown as Scripted

@@ -157,7 +157,10 @@ export class Worker {
         o.batchSize,
       )) as unknown[]
       st.cursor = String(r[0])
-      if (st.cursor === '0-0') st.nextClaim = now + o.claimIdle / 2
+      if (st.cursor === '0-0') {
+        st.nextClaim = now + o.claimIdle / 2
+        await this.#forgetDeadConsumers(p)
+      }
       const parsed = parseEntries(r[1])
       fresh.push(...parsed.entries)
       bad.push(...parsed.malformed)
@@ -181,6 +184,13 @@ export class Worker {
       bad.push(...parsed.malformed)
       full = parsed.entries.length + parsed.malformed.length >= room
     }
+    if (bad.length > 0) {
+      // Not written by a Strata queue: acknowledged and dropped, and reported.
+      this.#b.report(
+        new Error(`${bad.length} malformed stream entries dropped`),
+        'write-behind.read',
+      )
+    }
     const superseded: string[] = [...bad]
     for (const e of fresh) {
       const h = st.held.get(e.id)
@@ -195,6 +205,25 @@ export class Worker {
     const due = await this.#claimDue(p, st, now)
     await this.#persist(p, st, due, superseded)
     return full
+  }
+
+  /**
+   * Consumers that hold nothing and were idle for 10× claimIdle (replicas that stopped or
+   * crashed: every restart joins under a new name) are removed from the group; the
+   * "holds nothing" check and the removal are one script. A live consumer removed while
+   * idle joins again with its next read.
+   */
+  async #forgetDeadConsumers(p: Partition): Promise<void> {
+    const o = this.#o
+    const raw = (await o.redis.xinfo('CONSUMERS', p.stream, o.group)) as unknown[][]
+    for (const fields of raw) {
+      const info = new Map<string, unknown>()
+      for (let i = 0; i + 1 < fields.length; i += 2) info.set(String(fields[i]), fields[i + 1])
+      const name = String(info.get('name'))
+      if (name === o.consumer || Number(info.get('pending')) !== 0) continue
+      if (Number(info.get('idle')) < 10 * o.claimIdle) continue
+      await this.#r.strataWbForget(p.stream, o.group, name)
+    }
   }
 
   /** Held entries due now, still this consumer's and still the newest write of their id. */

@@ -146,7 +146,8 @@ describe('write-behind on Redis Streams', () => {
         if (value === 'poison') throw new Error('constraint violated')
         await source.save(id, value, version)
       },
-      saveMany: async () => {
+      saveMany: async (items) => {
+        for (const i of items) calls.set(i.id, (calls.get(i.id) ?? 0) + 1)
         throw new Error('batch rejected')
       },
       write: redisStreamsWriteBehind({
@@ -261,6 +262,38 @@ describe('write-behind on Redis Streams', () => {
     const versions = await source.versions()
     for (let i = 0; i < 20; i++) expect(await source.get(`k${i}`)).toBe(i)
     expect(Object.keys(versions)).toHaveLength(20)
+  })
+})
+
+describe('consumer group housekeeping', () => {
+  it('a stopped consumer that holds nothing leaves the group; a dead one holding a malformed entry loses it to a live worker', async () => {
+    const { prefix, queueRedis, cache } = setup()
+    const [part] = partitions(prefix, 'h', 1)
+    await admin.xgroup('CREATE', part!.stream, 'strata', '0', 'MKSTREAM')
+    await admin.xgroup('CREATECONSUMER', part!.stream, 'strata', 'ghost')
+    // 'holder' took an entry and died before acknowledging it (claimIdle is long for it).
+    await admin.xadd(part!.stream, '*', 'junk', '1')
+    await admin.xreadgroup('GROUP', 'strata', 'holder', 'COUNT', 1, 'STREAMS', part!.stream, '>')
+    const c = cache()
+    c.repository<number>('h', {
+      load: () => null,
+      save: () => undefined,
+      write: redisStreamsWriteBehind({
+        redis: queueRedis,
+        consumer: 'alive',
+        claimIdle: 100,
+        retryBase: 10,
+        retryMax: 40,
+        flushInterval: 10,
+      }),
+    })
+    const names = async () =>
+      ((await admin.xinfo('CONSUMERS', part!.stream, 'strata')) as unknown[][]).map((f) =>
+        String(f[1]),
+      )
+    await waitFor(async () => !(await names()).includes('ghost'), 10_000, 'ghost removed')
+    // The live worker reclaimed the holder's entry, found it malformed and dropped it.
+    await waitFor(async () => (await admin.xlen(part!.stream)) === 0, 10_000, 'entry dropped')
   })
 })
 
