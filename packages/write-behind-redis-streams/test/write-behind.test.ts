@@ -1,4 +1,4 @@
-import { CacheError, errors, type Cache } from '@strata/core'
+import { CacheError, errors, type Cache, type PersistItem } from '@strata/core'
 import { startRedis, waitFor, type RedisHandle } from '@strata/testing'
 import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
@@ -73,14 +73,15 @@ describe('write-behind on Redis Streams', () => {
     const { source, queueRedis, cache } = setup()
     const c = cache()
     const saved: number[] = []
+    const saveMany = async (items: PersistItem<number>[]) => {
+      for (const i of items) {
+        saved.push(i.version)
+        await source.save(i.id, i.value, i.version)
+      }
+    }
     const repo = c.repository<number>('counters', {
       load: () => null,
-      saveMany: async (items) => {
-        for (const i of items) {
-          saved.push(i.version)
-          await source.save(i.id, i.value, i.version)
-        }
-      },
+      saveMany,
       write: redisStreamsWriteBehind({ redis: queueRedis, worker: false }),
     })
     for (let i = 1; i <= 50; i++) await repo.set('k', i)
@@ -88,12 +89,7 @@ describe('write-behind on Redis Streams', () => {
     const workerCache = cache()
     const worker = workerCache.repository<number>('counters', {
       load: () => null,
-      saveMany: async (items) => {
-        for (const i of items) {
-          saved.push(i.version)
-          await source.save(i.id, i.value, i.version)
-        }
-      },
+      saveMany,
       write: redisStreamsWriteBehind({
         redis: new Redis(server.url),
         batchSize: 100,
