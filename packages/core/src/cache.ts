@@ -13,6 +13,7 @@ import type { Probe } from './telemetry.js'
 import { jsonCodec } from './codec.js'
 import type { Persist } from './engine/writes.js'
 import { Repository, type RepositoryHost, type RepositoryOptions } from './repository.js'
+import { warm, type WarmOptions, type WarmResult } from './warm.js'
 
 const engines = new WeakMap<Cache, Engine>()
 
@@ -188,6 +189,17 @@ export class Cache {
   }
 
   /**
+   * Loads keys ahead of reads, in batches: one L2 read and at most one `loadMany` call per
+   * batch, guarded fills, no bus message (see docs/patterns.md#warming).
+   */
+  warm<V>(
+    keys: Iterable<string> | AsyncIterable<string>,
+    options: WarmOptions<V>,
+  ): Promise<WarmResult> {
+    return warm((k, loader, o) => this.getOrSetMany(k, loader, o), keys, options)
+  }
+
+  /**
    * A namespace bound to its source of truth: read-through `get`/`getMany`, and
    * write-through or write-behind `set`/`delete` (see docs/patterns.md).
    */
@@ -211,6 +223,8 @@ export class Cache {
       },
       prefix: s.o.prefix,
       codec: e.l2?.driver.codec ?? jsonCodec,
+      l2: e.l2?.driver,
+      warm: (ids, options) => this.warm(ids, options),
       deadLettered: (event) => {
         if (s.events.has['write:dead-lettered']) s.events.emit('write:dead-lettered', event)
       },

@@ -1,7 +1,9 @@
 export { createCache, Cache } from './cache.js'
 export type { LoaderContext, Loader, BatchLoader, EngineHooks } from './engine/index.js'
 export type { CacheOptions, EntryOptions, TimeoutOptions, SetManyItem } from './options.js'
-export { Repository, type RepositoryOptions } from './repository.js'
+export { Repository, type RepositoryOptions, type RepositoryStats } from './repository.js'
+export type { WarmOptions, WarmResult } from './warm.js'
+export type { BoundGuard, Guard, GuardBinding, GuardStats, RebuildReport } from './guard.js'
 export type {
   PendingWrite,
   Persistence,

@@ -1,4 +1,7 @@
-import type { Codec } from './contracts.js'
+import { trace } from '@opentelemetry/api'
+import type { Codec, L2Driver } from './contracts.js'
+import type { BoundGuard, Guard, GuardStats, RebuildReport } from './guard.js'
+import type { WarmOptions, WarmResult } from './warm.js'
 import { CacheError, errors, invalidOption } from './errors.js'
 import type { LoaderContext } from './engine/loader.js'
 import type { Persist } from './engine/writes.js'
@@ -21,7 +24,12 @@ export interface RepositoryOptions<V> extends EntryOptions, Persistence<V> {
    * source later.
    */
   write?: 'through' | WriteBehind | undefined
+  /** A penetration guard (`redisBloomGuard(...)`): ids it knows are absent skip the loader. */
+  guard?: Guard | undefined
 }
+
+/** The write queue's figures (zeros for write-through) and the guard's, if any. */
+export type RepositoryStats = WriteQueueStats & { guard: GuardStats | undefined }
 
 /** What a repository needs from the cache that creates it (kept off the public API). */
 export interface RepositoryHost {
@@ -39,6 +47,8 @@ export interface RepositoryHost {
   delete(id: string, persist?: Persist): Promise<void>
   readonly prefix: string
   readonly codec: Codec
+  readonly l2: L2Driver | undefined
+  warm(ids: Iterable<string> | AsyncIterable<string>, options: WarmOptions): Promise<WarmResult>
   deadLettered(event: { repository: string; id: string; version: number; error: string }): void
   report(error: unknown, operation: string): void
   onClose(close: () => Promise<void>): void
@@ -67,6 +77,7 @@ export class Repository<V> {
   readonly #o: RepositoryOptions<V>
   readonly #entry: EntryOptions
   readonly #queue: WriteBehindQueue | undefined
+  readonly #guard: BoundGuard | undefined
 
   /** @internal use `cache.repository()` */
   constructor(name: string, host: RepositoryHost, options: RepositoryOptions<V>) {
@@ -93,6 +104,16 @@ export class Repository<V> {
       this.#queue = queue
       host.onClose(() => queue.close())
     }
+    const guard = options.guard?.bind({
+      repository: name,
+      prefix: host.prefix,
+      l2: host.l2,
+      report: (err, op) => host.report(err, op),
+    })
+    if (guard) {
+      this.#guard = guard
+      host.onClose(() => guard.close())
+    }
   }
 
   /** The cached value, or the source's (through `load`); `null` when the source has none. */
@@ -111,13 +132,16 @@ export class Repository<V> {
     const queue = this.#queue
     if (!queue) {
       const save = this.#o.save ?? this.#saveOneOfMany()
-      return this.#host.set(id, value, this.#entry, (version) =>
-        this.#source('save', id, () => save(id, value, { version })),
-      )
+      return this.#host.set(id, value, this.#entry, async (version) => {
+        await this.#guard?.add([id])
+        await this.#source('save', id, () => save(id, value, { version }))
+      })
     }
     return this.#behind(
       id,
       this.#host.set(id, value, this.#entry, async () => {
+        // The id joins the guard's filter before any replica can hear of the write.
+        await this.#guard?.add([id])
         const { version, queued } = await this.#enqueue(queue, id, 'set', value)
         if (queued) return
         // The queue is full and falls back to write-through, with a version from the queue.
@@ -179,26 +203,76 @@ export class Repository<V> {
   }
 
   /** The write-behind queue's figures (zeros for write-through). */
-  stats(): WriteQueueStats {
-    return (
-      this.#queue?.stats() ?? {
-        pending: 0,
-        inFlight: 0,
-        persisted: 0,
-        superseded: 0,
-        retried: 0,
-        deadLettered: 0,
-        oldestPendingAgeMs: 0,
-        enqueued: 0,
+  stats(): RepositoryStats {
+    const queue = this.#queue?.stats() ?? {
+      pending: 0,
+      inFlight: 0,
+      persisted: 0,
+      superseded: 0,
+      retried: 0,
+      deadLettered: 0,
+      oldestPendingAgeMs: 0,
+      enqueued: 0,
+    }
+    return { ...queue, guard: this.#guard?.stats() }
+  }
+
+  /** Rebuilds the guard's filter from the source's ids (atomic swap); see docs/patterns.md. */
+  async rebuildGuard(options?: { onProgress?: (ids: number) => void }): Promise<RebuildReport> {
+    if (!this.#guard) {
+      throw new CacheError(errors.E_UNSUPPORTED, `[core] repository "${this.name}" has no guard`)
+    }
+    return this.#guard.rebuild(options)
+  }
+
+  /**
+   * Loads `ids` into the cache ahead of reads, in batches through the repository's
+   * `loadMany` (pending writes and the guard apply as on any load); see `cache.warm`.
+   */
+  async warm(
+    ids: Iterable<string> | AsyncIterable<string>,
+    options: Omit<WarmOptions, 'loadMany' | 'options'> = {},
+  ): Promise<WarmResult> {
+    if (!this.#o.loadMany) {
+      throw new CacheError(
+        errors.E_UNSUPPORTED,
+        `[core] repository "${this.name}": warm needs loadMany()`,
+      )
+    }
+    return this.#host.warm(ids, { ...options, loadMany: this.#loadMany, options: this.#entry })
+  }
+
+  /**
+   * What a load can answer without the source: an id's pending (unpersisted) write, or
+   * `null` for an id the guard knows is absent. The rest must be loaded.
+   */
+  async #known(ids: readonly string[]): Promise<{ known: Map<string, unknown>; rest: string[] }> {
+    const known = new Map<string, unknown>()
+    let rest = [...ids]
+    if (this.#queue) {
+      const pending = await this.#queue.pending(rest)
+      rest = rest.filter((id, i) => {
+        const p = pending[i]
+        if (p) known.set(id, p.value)
+        return !p
+      })
+    }
+    if (this.#guard && rest.length > 0) {
+      const might = await this.#guard.mightContain(rest)
+      const absent = rest.filter((_, i) => !might[i])
+      if (absent.length > 0) {
+        for (const id of absent) known.set(id, null)
+        rest = rest.filter((_, i) => might[i])
+        trace.getActiveSpan()?.addEvent('guard.rejected', { 'cache.guard.rejected': absent.length })
       }
-    )
+    }
+    return { known, rest }
   }
 
   readonly #loadOne = async (ctx: LoaderContext): Promise<unknown> => {
-    const queue = this.#queue
-    if (queue) {
-      const [pending] = await queue.pending([ctx.key])
-      if (pending) return pending.value
+    if (this.#queue || this.#guard) {
+      const { known } = await this.#known([ctx.key])
+      if (known.has(ctx.key)) return known.get(ctx.key)
     }
     return this.#o.load(ctx.key, ctx as LoaderContext<V | null>)
   }
@@ -207,26 +281,13 @@ export class Repository<V> {
     ids: string[],
     ctx: { signal: AbortSignal },
   ): Promise<Map<string, unknown>> => {
-    const out = new Map<string, unknown>()
-    let rest = ids
-    const queue = this.#queue
-    if (queue) {
-      const pending = await queue.pending(ids)
-      rest = []
-      ids.forEach((id, i) => {
-        const p = pending[i]
-        if (p) out.set(id, p.value)
-        else rest.push(id)
-      })
-    }
+    const { known, rest } = await this.#known(ids)
     if (rest.length > 0) {
-      const loaded = await (this.#o.loadMany as NonNullable<RepositoryOptions<V>['loadMany']>)(
-        rest,
-        ctx,
-      )
-      for (const id of rest) if (loaded.has(id)) out.set(id, loaded.get(id))
+      const loadMany = this.#o.loadMany as NonNullable<RepositoryOptions<V>['loadMany']>
+      const loaded = await loadMany(rest, ctx)
+      for (const id of rest) if (loaded.has(id)) known.set(id, loaded.get(id))
     }
-    return out
+    return known
   }
 
   #saveOneOfMany(): NonNullable<Persistence<V>['save']> {
@@ -283,6 +344,14 @@ function validate<V>(name: string, options: RepositoryOptions<V>): void {
       'core',
       `repository "${name}": write`,
       "must be 'through' or a write-behind strategy",
+    )
+  }
+  const g = o['guard'] as { kind?: unknown } | null | undefined
+  if (g !== undefined && (typeof g !== 'object' || g === null || g.kind !== 'guard')) {
+    throw invalidOption(
+      'core',
+      `repository "${name}": guard`,
+      'must be a guard such as redisBloomGuard(...)',
     )
   }
   if (w !== undefined && w !== 'through' && !o.save && !o.saveMany) {

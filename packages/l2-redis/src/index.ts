@@ -6,3 +6,9 @@ export {
   type MsgpackCodecOptions,
 } from './codec.js'
 export { Breaker, type BreakerOptions } from './breaker.js'
+export {
+  redisBloomGuard,
+  bloomSizing,
+  positions as bloomPositions,
+  type RedisBloomGuardOptions,
+} from './bloom-guard.js'

@@ -1,0 +1,91 @@
+import type { Cluster, Redis } from 'ioredis'
+
+/**
+ * The Bloom filter's Redis side, one hash tag per repository (one slot on a cluster):
+ *
+ *   <tag>        the live bitmap (m bits)
+ *   <tag>:meta   hash { m, k } of the live bitmap: every replica hashes with these
+ *   <tag>:build  while a rebuild runs: "<build key> <m> <k>" (adds land in both)
+ *   <tag>:turn   the rebuild turn: SET NX PX rebuildEvery by the replica that rebuilds
+ *
+ * Positions are computed by the client (one 64-bit xxHash, double hashing); a client
+ * whose m differs from the live one (a rebuild changed the sizing) is told so and
+ * refreshes: its check passes (fail-open) meanwhile.
+ */
+
+/** KEYS: live, meta. ARGV: m, k, then k positions per id. → per id 1/0; {-1} no filter; {-2} sizing changed. */
+const CHECK = `
+local m = redis.call('HGET', KEYS[2], 'm')
+if not m or redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
+if m ~= ARGV[1] then return {-2} end
+local k = tonumber(ARGV[2])
+local out = {}
+for i = 3, #ARGV, k do
+  local all = 1
+  for j = i, i + k - 1 do
+    if redis.call('GETBIT', KEYS[1], ARGV[j]) == 0 then all = 0 break end
+  end
+  out[#out + 1] = all
+end
+return out
+`
+
+/** KEYS: live, meta, build marker. ARGV: m, positions… → the marker ('' if none); -1 no filter; -2 sizing changed. */
+const ADD = `
+local m = redis.call('HGET', KEYS[2], 'm')
+if not m then return -1 end
+if m ~= ARGV[1] then return -2 end
+for i = 2, #ARGV do redis.call('SETBIT', KEYS[1], ARGV[i], 1) end
+return redis.call('GET', KEYS[3]) or ''
+`
+
+/** KEYS: a build bitmap. ARGV: positions. Sets them; the key expires in 1 h unless swapped in (a builder that died leaves nothing behind). */
+const SET_BITS = `
+for i = 1, #ARGV do redis.call('SETBIT', KEYS[1], ARGV[i], 1) end
+if redis.call('TTL', KEYS[1]) == -1 then redis.call('PEXPIRE', KEYS[1], 3600000) end
+return #ARGV
+`
+
+/** KEYS: build key, live, meta, marker. ARGV: m, k, expected marker. Atomic swap. */
+const SWAP = `
+if redis.call('GET', KEYS[4]) ~= ARGV[3] then return 0 end
+redis.call('SETBIT', KEYS[1], tonumber(ARGV[1]) - 1, redis.call('GETBIT', KEYS[1], tonumber(ARGV[1]) - 1))
+redis.call('RENAME', KEYS[1], KEYS[2])
+redis.call('PERSIST', KEYS[2])
+redis.call('HSET', KEYS[3], 'm', ARGV[1], 'k', ARGV[2])
+redis.call('DEL', KEYS[4])
+return 1
+`
+
+export interface BloomScripts {
+  strataBloomCheck(live: string, meta: string, ...args: (string | number)[]): Promise<number[]>
+  strataBloomAdd(
+    live: string,
+    meta: string,
+    marker: string,
+    ...args: (string | number)[]
+  ): Promise<string | number>
+  strataBloomSet(key: string, ...positions: number[]): Promise<number>
+  strataBloomSwap(
+    build: string,
+    live: string,
+    meta: string,
+    marker: string,
+    m: number,
+    k: number,
+    expected: string,
+  ): Promise<number>
+}
+
+const defined = new WeakSet<object>()
+
+export function bloomScripts(redis: Redis | Cluster): BloomScripts {
+  if (!defined.has(redis)) {
+    redis.defineCommand('strataBloomCheck', { numberOfKeys: 2, lua: CHECK })
+    redis.defineCommand('strataBloomAdd', { numberOfKeys: 3, lua: ADD })
+    redis.defineCommand('strataBloomSet', { numberOfKeys: 1, lua: SET_BITS })
+    redis.defineCommand('strataBloomSwap', { numberOfKeys: 4, lua: SWAP })
+    defined.add(redis)
+  }
+  return redis as unknown as BloomScripts
+}
