@@ -1,0 +1,131 @@
+import { createCache, type Cache } from '@strata/core'
+import { memoryL1 } from '@strata/l1-memory'
+import { redisPubSubBus } from '@strata/bus-redis-pubsub'
+import { startRedis, type RedisHandle } from '@strata/testing'
+import { Redis } from 'ioredis'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { redisL2 } from '../src/index.js'
+
+let server: RedisHandle
+let admin: Redis
+const open: Cache[] = []
+let seq = 0
+
+beforeAll(async () => {
+  server = await startRedis()
+  admin = new Redis(server.url)
+})
+afterEach(async () => {
+  for (const c of open.splice(0)) await c.close()
+})
+afterAll(async () => {
+  admin.disconnect()
+  await server.stop()
+})
+
+function cache(prefix: string): Cache {
+  const c = createCache({
+    prefix,
+    l1: memoryL1({ maxEntries: 1_000 }),
+    l2: redisL2({ redis: server.url, commandTimeout: 2_000 }),
+    bus: redisPubSubBus({ redis: server.url }),
+  })
+  open.push(c)
+  return c
+}
+
+async function* keys(n: number) {
+  for (let i = 0; i < n; i++) yield `k${i}`
+}
+
+describe('cache.warm', () => {
+  it('100 000 keys, batchSize 100: ≤ 1 000 loadMany calls, only what is missing, no bus message, progress reported', async () => {
+    const prefix = `warm${++seq}`
+    const c = cache(prefix)
+    await c.ready()
+    // 1 000 keys are cached already; every 10th key does not exist in the source.
+    await c.setMany(
+      Array.from({ length: 1_000 }, (_, i) => ({ key: `k${i}`, value: `cached-${i}` })),
+    )
+    const published = c.stats().bus.published
+    let calls = 0
+    const progress: number[] = []
+    const result = await c.warm(keys(100_000), {
+      batchSize: 100,
+      loadMany: (missing) => {
+        calls++
+        return new Map(
+          missing.filter((k) => Number(k.slice(1)) % 10 !== 3).map((k) => [k, `v-${k}`]),
+        )
+      },
+      onProgress: (p) => progress.push(p.alreadyCached + p.loaded + p.notFound),
+    })
+    expect(result).toEqual({
+      alreadyCached: 1_000,
+      loaded: 89_100,
+      notFound: 9_900,
+      failed: 0,
+      cancelled: false,
+    })
+    expect(calls).toBeLessThanOrEqual(1_000)
+    expect(calls).toBe(990) // the 10 fully cached batches never reached the loader
+    expect(c.stats().bus.published).toBe(published)
+    expect(progress.at(-1)).toBe(100_000)
+    expect(progress.length).toBe(1_000)
+    // Warmed into L2: a fresh replica reads them without loading.
+    const other = cache(prefix)
+    expect(await other.getMany(['k5000', 'k99999', 'k1003', 'k3'])).toEqual(['v-k5000', 'v-k99999', null, 'cached-3'])
+  }, 120_000)
+
+  it('cancel: stops scheduling batches, batches in flight finish', async () => {
+    const prefix = `warm${++seq}`
+    const c = cache(prefix)
+    const ac = new AbortController()
+    let calls = 0
+    const result = await c.warm(keys(50_000), {
+      batchSize: 100,
+      concurrency: 2,
+      signal: ac.signal,
+      loadMany: (missing) => {
+        if (++calls === 5) ac.abort()
+        return new Map(missing.map((k) => [k, 1]))
+      },
+    })
+    expect(result.cancelled).toBe(true)
+    expect(calls).toBeLessThan(10)
+    expect(result.loaded).toBe(calls * 100)
+  })
+
+  it('a delete while the batch is loading is never undone by the warm fill (lease-guarded)', async () => {
+    const prefix = `warm${++seq}`
+    const c = cache(prefix)
+    const writer = cache(prefix)
+    let release!: () => void
+    const gate = new Promise<void>((r) => (release = r))
+    let loading!: () => void
+    const started = new Promise<void>((r) => (loading = r))
+    const warming = c.warm(['a', 'b', 'c'], {
+      loadMany: async (missing) => {
+        loading()
+        await gate // the source read happened; the rows are about to be cached
+        return new Map(missing.map((k) => [k, `old-${k}`]))
+      },
+    })
+    await started
+    await writer.delete('b') // the row changed in the source: every replica drops b
+    release()
+    expect(await warming).toMatchObject({ loaded: 3 })
+    expect(await admin.exists(`{${prefix}::b}`)).toBe(0)
+    expect(await admin.exists(`{${prefix}::a}`)).toBe(1)
+    expect(await writer.get('b')).toBeUndefined()
+    expect(await c.get('b')).toBeUndefined()
+  })
+
+  it('refuses bad options', async () => {
+    const c = cache(`warm${++seq}`)
+    await expect(c.warm(['a'], { loadMany: () => new Map(), batchSize: 0 })).rejects.toMatchObject({
+      code: 'E_INVALID_OPTION',
+    })
+    await expect(c.warm(['a'], {} as never)).rejects.toMatchObject({ code: 'E_INVALID_OPTION' })
+  })
+})
