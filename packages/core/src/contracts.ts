@@ -174,6 +174,8 @@ export interface L2Driver {
   readonly leases?: L2Leases | undefined
   readonly tags?: L2Tags | undefined
   readonly locks?: L2Locks | undefined
+  /** Optional: the fleet's hot keys, for warm starts (see docs/patterns.md#warm-start). */
+  readonly hotSet?: L2HotSet | undefined
   /**
    * Optional: exercises once every command the driver runs (on a probe key of `prefix`)
    * and rejects naming what is not permitted. Core calls it at start: a missing
@@ -257,4 +259,21 @@ export interface Clock {
   now(): number
   setTimeout(fn: () => void, ms: number): TimerHandle
   clearTimeout(handle: TimerHandle): void
+}
+
+/** Optional L2 capability: a bounded, decayed set of the fleet's hottest keys per namespace. */
+export interface L2HotSet {
+  /**
+   * Adds `score`s to namespace `namespace`'s hot keys (full keys), halves every score at
+   * most once per `decayEvery` ms (fleet-wide), and keeps the `max` hottest.
+   */
+  pushHot(
+    prefix: string,
+    namespace: string,
+    items: readonly { key: string; score: number }[],
+    max: number,
+    decayEvery: number,
+  ): Promise<void>
+  /** The `n` hottest full keys across the prefix's namespaces, hottest first. */
+  topHot(prefix: string, n: number): Promise<string[]>
 }

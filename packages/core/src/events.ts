@@ -88,6 +88,8 @@ export interface CacheStats {
   /** Callers that joined another caller's load instead of starting their own. */
   coalesced: number
   staleServed: number
+  /** Keys the warm start asked L2 for (0 without `warmStart`). */
+  warmStarted: number
   /** L1 fills discarded because an invalidation raced them. */
   discardedFills: number
   errors: number
@@ -122,5 +124,7 @@ export class Counters {
   publishErrors = 0
   degraded = 0
   resynced = 0
+  /** Keys a warm start asked L2 for (0 without warmStart). */
+  warmStarted = 0
   evictions: Record<string, number> = {}
 }

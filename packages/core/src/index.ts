@@ -3,6 +3,7 @@ export type { LoaderContext, Loader, BatchLoader, EngineHooks } from './engine/i
 export type { CacheOptions, EntryOptions, TimeoutOptions, SetManyItem } from './options.js'
 export { Repository, type RepositoryOptions, type RepositoryStats } from './repository.js'
 export type { WarmOptions, WarmResult } from './warm.js'
+export type { HotSetOptions, WarmStartOptions } from './engine/hot-set.js'
 export type { BoundGuard, Guard, GuardBinding, GuardStats, RebuildReport } from './guard.js'
 export type {
   PendingWrite,
@@ -55,5 +56,6 @@ export {
   type L2SetItem,
   type L2FillItem,
   type L2Tags,
+  type L2HotSet,
   type TimerHandle,
 } from './contracts.js'

@@ -3,6 +3,12 @@ import type { BusDriver, Clock, L1Driver, L2Driver } from './contracts.js'
 import { toMs, type Duration } from './duration.js'
 import { CacheError, errors, invalidOption } from './errors.js'
 import type { TelemetryOptions } from './telemetry.js'
+import {
+  resolveHotSet,
+  type HotSetOptions,
+  type HotSetResolved,
+  type WarmStartOptions,
+} from './engine/hot-set.js'
 
 export interface TimeoutOptions {
   /**
@@ -77,6 +83,14 @@ export interface CacheOptions {
    * @default true
    */
   telemetry?: boolean | TelemetryOptions
+  /**
+   * Tracks this replica's hottest L1 keys (1 in 16 hits sampled) and merges them into a
+   * bounded set in L2 per namespace, for other replicas' warm starts. Needs `l1` and an L2
+   * with a hot set (redisL2). `false` turns it off. @default on, every 30 s, top 1 000
+   */
+  hotSet?: HotSetOptions | false
+  /** Load the fleet's hottest keys from L2 into L1 before `ready()` resolves (bounded by `budget`). */
+  warmStart?: WarmStartOptions
 }
 
 export interface ResolvedOptions {
@@ -103,6 +117,8 @@ export interface ResolvedOptions {
   lockTtl: number
   clock: Clock
   telemetry: false | TelemetryOptions
+  hotSet: HotSetResolved | false
+  warmStart: { keys: number; budget: number } | undefined
 }
 
 /** Per-call options of `getOrSet` / `set`. */
@@ -243,6 +259,7 @@ export function resolveOptions(options: CacheOptions): ResolvedOptions {
     throw invalidOption('core', 'distributedLock', 'needs an `l2` driver with lock support')
   }
   return {
+    ...resolveHotSet(options.hotSet, options.warmStart, Boolean(l1 && l2?.hotSet)),
     l1,
     l2,
     bus,

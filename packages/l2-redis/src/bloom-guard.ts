@@ -201,36 +201,44 @@ class BloomGuard implements BoundGuard {
   }
 
   async add(ids: readonly string[]): Promise<void> {
-    let { m, k } = this.#sizing
-    let r = await this.#deadline(
-      this.#r.strataBloomAdd(
-        this.#live,
-        this.#meta,
-        this.#marker,
-        m,
-        ...(await positions(ids, m, k)),
-      ),
-    )
-    if (r === -2) {
-      await this.#refresh()
-      ;({ m, k } = this.#sizing)
-      r = await this.#deadline(
+    const conf = this.#o.sizing
+    const confPos = await positions(ids, conf.m, conf.k)
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const { m, k } = this.#sizing
+      const live = m === conf.m && k === conf.k ? confPos : await positions(ids, m, k)
+      const r = await this.#deadline(
         this.#r.strataBloomAdd(
           this.#live,
           this.#meta,
           this.#marker,
           m,
-          ...(await positions(ids, m, k)),
+          live.length,
+          ...live,
+          conf.m,
+          conf.k,
+          ...confPos,
         ),
       )
+      if (r === -2) {
+        await this.#refresh()
+        continue
+      }
+      if (typeof r === 'string' && r !== '') {
+        // A rebuild with another sizing runs (another replica's configuration).
+        const [build, bm, bk] = r.split(' ')
+        const pos = await positions(ids, Number(bm), Number(bk))
+        const ok = await this.#deadline(
+          this.#r.strataBloomSetIf(build as string, this.#marker, r, ...pos),
+        )
+        if (ok === 0) continue // swapped in between: add to the new live filter
+      }
+      this.#stats.added += ids.length
+      return
     }
-    if (typeof r === 'string' && r !== '') {
-      // A rebuild is running: the id goes into the new filter too (with its sizing).
-      const [build, bm, bk] = r.split(' ')
-      const pos = await positions(ids, Number(bm), Number(bk))
-      await this.#deadline(this.#r.strataBloomSet(build as string, ...pos))
-    }
-    this.#stats.added += ids.length
+    throw new CacheError(
+      errors.E_L2_UNAVAILABLE,
+      '[l2-redis] guard: the filter kept changing under an add',
+    )
   }
 
   rebuild(options: { onProgress?: (ids: number) => void } = {}): Promise<RebuildReport> {

@@ -5,7 +5,8 @@ import type { Cluster, Redis } from 'ioredis'
  *
  *   <tag>        the live bitmap (m bits)
  *   <tag>:meta   hash { m, k } of the live bitmap: every replica hashes with these
- *   <tag>:build  while a rebuild runs: "<build key> <m> <k>" (adds land in both)
+ *   <tag>:build  while a rebuild runs: "<build key> <m> <k>" (adds land in both; the build
+ *                key shares the tag, so scripts reach it on a cluster)
  *   <tag>:turn   the rebuild turn: SET NX PX rebuildEvery by the replica that rebuilds
  *
  * Positions are computed by the client (one 64-bit xxHash, double hashing); a client
@@ -30,13 +31,32 @@ end
 return out
 `
 
-/** KEYS: live, meta, build marker. ARGV: m, positions… → the marker ('' if none); -1 no filter; -2 sizing changed. */
+/**
+ * KEYS: live, meta, build marker. ARGV: m, L, L live positions, then the configured m, k
+ * and positions for them. Sets the live bits and, while a rebuild with that sizing runs,
+ * the build bits too — in one step, so a swap cannot fall between them. Returns '' when
+ * done; the marker when a rebuild with another sizing runs (the caller adds to it with
+ * SET_BITS_IF); -1 no filter; -2 the live sizing changed.
+ */
 const ADD = `
 local m = redis.call('HGET', KEYS[2], 'm')
 if not m then return -1 end
 if m ~= ARGV[1] then return -2 end
+local L = tonumber(ARGV[2])
+for i = 3, 2 + L do redis.call('SETBIT', KEYS[1], ARGV[i], 1) end
+local mk = redis.call('GET', KEYS[3])
+if not mk then return '' end
+local build, bm, bk = string.match(mk, '^(%S+) (%d+) (%d+)$')
+if bm ~= ARGV[3 + L] or bk ~= ARGV[4 + L] then return mk end
+for i = 5 + L, #ARGV do redis.call('SETBIT', build, ARGV[i], 1) end
+return ''
+`
+
+/** KEYS: build key, marker. ARGV: expected marker, positions. 0 if the marker changed (swapped). */
+const SET_BITS_IF = `
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
 for i = 2, #ARGV do redis.call('SETBIT', KEYS[1], ARGV[i], 1) end
-return redis.call('GET', KEYS[3]) or ''
+return 1
 `
 
 /** KEYS: a build bitmap. ARGV: positions. Sets them; the key expires in 1 h unless swapped in (a builder that died leaves nothing behind). */
@@ -66,6 +86,7 @@ export interface BloomScripts {
     ...args: (string | number)[]
   ): Promise<string | number>
   strataBloomSet(key: string, ...positions: number[]): Promise<number>
+  strataBloomSetIf(build: string, marker: string, ...args: (string | number)[]): Promise<number>
   strataBloomSwap(
     build: string,
     live: string,
@@ -84,6 +105,7 @@ export function bloomScripts(redis: Redis | Cluster): BloomScripts {
     redis.defineCommand('strataBloomCheck', { numberOfKeys: 2, lua: CHECK })
     redis.defineCommand('strataBloomAdd', { numberOfKeys: 3, lua: ADD })
     redis.defineCommand('strataBloomSet', { numberOfKeys: 1, lua: SET_BITS })
+    redis.defineCommand('strataBloomSetIf', { numberOfKeys: 2, lua: SET_BITS_IF })
     redis.defineCommand('strataBloomSwap', { numberOfKeys: 4, lua: SWAP })
     defined.add(redis)
   }

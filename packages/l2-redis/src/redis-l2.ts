@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import calculateSlot from 'cluster-key-slot'
+import { RedisHotSet } from './hot-set.js'
 import { Cluster, Redis, type RedisOptions } from 'ioredis'
 import {
   CacheError,
@@ -186,6 +187,7 @@ export class RedisL2 implements L2Driver {
   readonly leases: L2Leases
   readonly tags: L2Tags
   readonly locks: L2Locks
+  readonly hotSet: RedisHotSet
   readonly breaker: Breaker
   readonly #owned: boolean
   readonly #timeout: number
@@ -286,6 +288,7 @@ export class RedisL2 implements L2Driver {
       versions: (tags) => this.#tagVersions(tags),
       bump: (tags) => this.#bumpTags(tags),
     }
+    this.hotSet = new RedisHotSet(() => this.client)
     this.locks = {
       tryAcquire: (key, ttlMs) => this.#tryLock(key, ttlMs),
       extend: (key, token, ttlMs) => this.#extendLock(key, token, ttlMs),

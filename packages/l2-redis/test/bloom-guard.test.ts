@@ -158,7 +158,7 @@ describe('redisBloomGuard', () => {
     async function* ids() {
       let i = 0
       for (const id of [...db]) {
-        if (i++ === 1_000 && paused) await gate // the rebuild is half way when writes arrive
+        if (i++ === 500 && paused) await gate // the rebuild is half way when writes arrive
         yield id
       }
     }

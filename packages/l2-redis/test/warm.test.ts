@@ -1,7 +1,7 @@
 import { createCache, type Cache } from '@strata/core'
 import { memoryL1 } from '@strata/l1-memory'
 import { redisPubSubBus } from '@strata/bus-redis-pubsub'
-import { startRedis, type RedisHandle } from '@strata/testing'
+import { startRedis, waitFor, type RedisHandle } from '@strata/testing'
 import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { redisL2 } from '../src/index.js'
@@ -74,7 +74,12 @@ describe('cache.warm', () => {
     expect(progress.length).toBe(1_000)
     // Warmed into L2: a fresh replica reads them without loading.
     const other = cache(prefix)
-    expect(await other.getMany(['k5000', 'k99999', 'k1003', 'k3'])).toEqual(['v-k5000', 'v-k99999', null, 'cached-3'])
+    expect(await other.getMany(['k5000', 'k99999', 'k1003', 'k3'])).toEqual([
+      'v-k5000',
+      'v-k99999',
+      null,
+      'cached-3',
+    ])
   }, 120_000)
 
   it('cancel: stops scheduling batches, batches in flight finish', async () => {
@@ -127,5 +132,55 @@ describe('cache.warm', () => {
       code: 'E_INVALID_OPTION',
     })
     await expect(c.warm(['a'], {} as never)).rejects.toMatchObject({ code: 'E_INVALID_OPTION' })
+  })
+})
+
+describe('warm start', () => {
+  it("a new replica loads the fleet's hottest keys from L2 into L1 before ready(), without loader calls", async () => {
+    const prefix = `warm${++seq}`
+    const a = createCache({
+      prefix,
+      l1: memoryL1(),
+      l2: redisL2({ redis: server.url }),
+      hotSet: { interval: 100, top: 100 },
+    })
+    open.push(a)
+    const users = a.namespace('users')
+    // 200 keys: u0…u39 are read 256 times each (about 16 sampled hits each), the other 160 once.
+    for (let i = 0; i < 200; i++) await users.set(`u${i}`, { i })
+    for (let round = 0; round < 256; round++) {
+      for (let i = 0; i < (round === 0 ? 200 : 40); i++) await users.get(`u${i}`)
+    }
+    // Wait for the merges (interval 100 ms) to bring every hot key to Redis.
+    const zset = `{__strata:hot:${prefix}}:ns:users`
+    const hot = Array.from({ length: 40 }, (_, i) => `${prefix}:users:u${i}`)
+    await waitFor(
+      async () => (await admin.zmscore(zset, ...hot)).every((x) => x !== null),
+      10_000,
+      'hot set merged',
+    )
+    const b = createCache({
+      prefix,
+      l1: memoryL1(),
+      l2: redisL2({ redis: server.url }),
+      warmStart: { keys: 50, budget: '5s' },
+    })
+    open.push(b)
+    await b.ready()
+    expect(b.stats().warmStarted).toBe(50)
+    const l2Hits = b.stats().l2.hits
+    let loads = 0
+    for (let i = 0; i < 40; i++) {
+      expect(await b.namespace('users').getOrSet(`u${i}`, () => ++loads)).toEqual({ i })
+    }
+    expect(loads).toBe(0)
+    expect(b.stats().l2.hits).toBe(l2Hits) // all 40 from L1
+    expect(b.stats().l1.hits).toBe(40)
+  }, 60_000)
+
+  it('warmStart is refused without an L2 that keeps a hot set', () => {
+    expect(() => createCache({ l1: memoryL1(), warmStart: { keys: 10 } })).toThrow(
+      expect.objectContaining({ code: 'E_INVALID_OPTION' }),
+    )
   })
 })

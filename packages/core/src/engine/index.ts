@@ -57,6 +57,7 @@ import { L2Tier } from './l2.js'
 import { Loaders } from './loader.js'
 import { ReadPipeline } from './read-pipeline.js'
 import { Repair } from './repair.js'
+import { HotSet, hottest } from './hot-set.js'
 import { Shared } from './shared.js'
 import { WritePipeline } from './writes.js'
 
@@ -103,7 +104,11 @@ export class Engine {
     this.#repair = this.l2 ? new Repair(s, this.l2, local, this.bus) : undefined
     this.reads = new ReadPipeline(s, this.l1, this.l2, loaders, failSafe)
     this.writes = new WritePipeline(s, this.l1, this.l2, loaders, local, this.bus, this.#repair)
-    this.ready = Promise.all([this.bus.ready, this.#probe()]).then(() => undefined)
+    const store = o.l2?.hotSet
+    if (this.l1 && store && o.hotSet) this.l1.hot = new HotSet(s, store, o.hotSet)
+    this.ready = Promise.all([this.bus.ready, this.#probe(), this.#warmStart()]).then(
+      () => undefined,
+    )
     this.ready.catch(() => undefined)
   }
 
@@ -130,6 +135,38 @@ export class Engine {
         t.unref?.()
       }
     }
+  }
+
+  /**
+   * `warmStart`: the fleet's hottest keys from L2 into L1 (guarded fills, no loader), before
+   * `ready()`, within its time budget. A failure here never fails `ready()`.
+   */
+  async #warmStart(): Promise<void> {
+    const w = this.s.o.warmStart
+    const store = this.s.o.l2?.hotSet
+    if (!w || !store || !this.l1 || w.keys === 0) return
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const budget = new Promise<void>((resolve) => (timer = setTimeout(resolve, w.budget)))
+    const budgetSpent = { now: false }
+    const load = (async () => {
+      // Redis may still be connecting: retry the read (briefly) within the budget.
+      let keys: string[] | undefined
+      for (let attempt = 0; keys === undefined; attempt++) {
+        try {
+          keys = await hottest(this.s, store, w.keys)
+        } catch (err) {
+          if (budgetSpent.now || this.s.closed || attempt >= 100) throw err
+          await new Promise((r) => setTimeout(r, 50))
+        }
+      }
+      for (let i = 0; i < keys.length && !this.s.closed; i += 500) {
+        await this.reads.steps.getMany(keys.slice(i, i + 500), undefined)
+      }
+      this.s.counters.warmStarted = keys.length
+    })().catch((err: unknown) => void this.s.report(err, 'warmStart'))
+    await Promise.race([load, budget])
+    budgetSpent.now = true
+    clearTimeout(timer)
   }
 
   #onEvict(key: string, reason: EvictionReason): void {
@@ -163,6 +200,7 @@ export class Engine {
       loadErrors: c.loadErrors,
       coalesced: c.coalesced,
       staleServed: c.staleServed,
+      warmStarted: c.warmStarted,
       discardedFills: c.discardedFills,
       errors: c.errors,
       bus: {
@@ -206,6 +244,7 @@ export class Engine {
     await Promise.allSettled([...this.closers].map((close) => close()))
     await this.bus.close()
     await s.o.l2?.close()
+    this.l1?.hot?.close()
     s.o.l1?.close?.()
   }
 }

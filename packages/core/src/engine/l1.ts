@@ -1,5 +1,6 @@
 import { L1Record, type Entry, type L1Driver } from '../contracts.js'
 import type { CallPolicy } from '../options.js'
+import { HOT_SAMPLE_MASK, type HotSet } from './hot-set.js'
 import type { Shared } from './shared.js'
 
 /** "Nothing servable" (a cached value can be `null`, never this). */
@@ -19,6 +20,8 @@ export class L1Tier {
   readonly #clone: boolean
   /** Set by `serve(…, true)` when the hit is past its refresh-ahead point; the caller takes it. */
   refreshDue: L1Record | undefined
+  /** The replica's hot-key tracker, when the hot set is on. */
+  hot: HotSet | undefined
 
   constructor(driver: L1Driver, shared: Shared) {
     this.driver = driver
@@ -45,9 +48,21 @@ export class L1Tier {
       if (refresh && hit.refreshAt <= now) this.refreshDue = hit
     }
     this.#counters.l1Hits++
+    if (this.hot !== undefined) this.#sampleHot(k)
     if (this.#has.hit) this.#hitEvent(k)
     if (this.#tel.on) this.#tel.l1Hit(op, ns, k)
     return this.#clone ? this.#s.out(value) : value
+  }
+
+  #rnd = 0x9e3779b9
+  /** 1 hit in 16 at random (xorshift32: a counter would alias with periodic access patterns). */
+  #sampleHot(k: string): void {
+    let x = this.#rnd
+    x ^= x << 13
+    x ^= x >>> 17
+    x ^= x << 5
+    this.#rnd = x
+    if ((x & HOT_SAMPLE_MASK) === 0) this.hot?.touch(k)
   }
 
   #hitEvent(k: string): void {
