@@ -31,6 +31,8 @@ const toProduct = (r: Row): Product => ({
 export class Catalog {
   readonly #pool: pg.Pool
   readonly #t: string
+  /** Reads that reached the database (find / findMany), for the demo's figures. */
+  reads = 0
 
   constructor(pool: pg.Pool, schema: string) {
     this.#pool = pool
@@ -38,11 +40,13 @@ export class Catalog {
   }
 
   async find(id: number): Promise<Product | null> {
+    this.reads++
     const { rows } = await this.#pool.query<Row>(`SELECT * FROM ${this.#t} WHERE id = $1`, [id])
     return rows[0] ? toProduct(rows[0]) : null
   }
 
   async findMany(ids: number[]): Promise<Map<number, Product>> {
+    this.reads++
     const { rows } = await this.#pool.query<Row>(
       `SELECT * FROM ${this.#t} WHERE id = ANY($1::int[])`,
       [ids],
@@ -84,6 +88,12 @@ export class Catalog {
         items.map((i) => i.version),
       ],
     )
+  }
+
+  /** Every product id (the Bloom guard's build and rebuilds read it). */
+  async *allIds(): AsyncIterable<string> {
+    const { rows } = await this.#pool.query<{ id: number }>(`SELECT id FROM ${this.#t} ORDER BY id`)
+    for (const r of rows) yield String(r.id)
   }
 
   /** The write-behind version each row holds (for the demo's "0 lost" check). */

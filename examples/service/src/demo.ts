@@ -13,6 +13,7 @@ import { openDatabase, type DatabaseHandle } from './database.js'
 import type { Product } from './catalog.js'
 import { getJson, startReplica, type Replica, type ReplicaStats } from './replicas.js'
 import { Catalog } from './catalog.js'
+import { attack, restarts, warmCatalog } from './demo-phases.js'
 import { Redis } from 'ioredis'
 import pg from 'pg'
 
@@ -65,7 +66,7 @@ function statsLine(stats: ReplicaStats[]): string {
 
 /** Write-behind queue: depth (all replicas, as sampled) and what the workers persisted. */
 function queueLine(stats: ReplicaStats[]): string {
-  const q = stats.map((s) => s.writeQueue).filter((x) => x !== undefined)
+  const q = stats.map((s) => s.repository).filter((x) => x !== undefined)
   const depth = Math.max(0, ...q.map((x) => x.pending))
   const persisted = q.reduce((n, x) => n + x.persisted, 0)
   const superseded = q.reduce((n, x) => n + x.superseded, 0)
@@ -78,9 +79,9 @@ async function drain(): Promise<{ lost: number; ids: number }> {
   const until = Date.now() + 60_000
   for (;;) {
     const stats = await allStats()
-    const line = `  ${queueLine(stats)}, in flight ${stats.reduce((n, s) => n + (s.writeQueue?.inFlight ?? 0), 0)}`
+    const line = `  ${queueLine(stats)}, in flight ${stats.reduce((n, s) => n + (s.repository?.inFlight ?? 0), 0)}`
     process.stdout.write(tty ? `\r\x1b[2K${line}` : `${line}\n`)
-    const idle = stats.every((s) => s.writeQueue?.pending === 0 && s.writeQueue.inFlight === 0)
+    const idle = stats.every((s) => s.repository?.pending === 0 && s.repository.inFlight === 0)
     if (idle || Date.now() > until) break
     await new Promise((r) => setTimeout(r, 250))
   }
@@ -326,6 +327,10 @@ async function main(): Promise<void> {
     `Replicas: ${replicas.map((r) => `${r.name} (pid ${String(r.process.pid)}) ${r.url}`).join(', ')}`,
   )
   console.log(
+    `\n${bold('Warming')}: every product into L2 before traffic (cache.warm from this CLI)`,
+  )
+  console.log(`  ${await warmCatalog(redis.url, db, PRODUCTS)}`)
+  console.log(
     `\n${bold(`Mixed load for ${SECONDS} s`)} (88% GET one, 6% GET batch of 20, 6% PUT${WRITE_BEHIND ? ' through a write-behind repository' : ''}; round-robin over the replicas)`,
   )
   const totals = await drive()
@@ -335,6 +340,18 @@ async function main(): Promise<void> {
   )
   const propagation = await visibleWrite()
   const drained = WRITE_BEHIND ? await drain() : { lost: 0 }
+  console.log(
+    `\n${bold('Attack')}: 3 s of GETs for random ids that do not exist (Bloom-filter guard on)`,
+  )
+  console.log(`  ${await attack(replicas, 3_000)}`)
+  console.log(
+    `\n${bold('Restart')}: replica-3 restarted cold, then with warm start (the fleet's hot keys from L2 into L1 before it serves)`,
+  )
+  for (const l of await restarts(replicas, 2, productId, (warmStart) =>
+    startReplica('replica-3', { ...env, warmStart }),
+  )) {
+    console.log(l)
+  }
   summary(await allStats())
   if (WRITE_BEHIND) console.log(`  write-behind: ${drained.lost} acknowledged writes lost`)
   printTrace()

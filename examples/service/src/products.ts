@@ -1,4 +1,5 @@
-import type { Cache, WriteQueueStats } from '@strata/core'
+import type { Cache, RepositoryStats } from '@strata/core'
+import { redisBloomGuard } from '@strata/l2-redis'
 import { redisStreamsWriteBehind } from '@strata/write-behind-redis-streams'
 import type { Redis } from 'ioredis'
 import type { Catalog, Product } from './catalog.js'
@@ -11,26 +12,41 @@ export interface Products {
   findMany(ids: number[]): Promise<(Product | null)[]>
   update(id: number, patch: Patch): Promise<Product | null>
   remove(id: number): Promise<boolean>
-  writeQueue(): WriteQueueStats | undefined
+  /** The products repository's figures: write queue (write-behind) and guard. */
+  repository(): RepositoryStats
 }
 
 /**
- * Cache-aside: reads through `getOrSet` / `getOrSetMany` (tagged `products`), writes to
- * the database first, then `delete()` tells every replica to drop its copy.
+ * Reads are read-through a `products` repository with a Bloom-filter guard: requests for
+ * ids that cannot exist never reach the database.
+ */
+function readThrough(catalog: Catalog) {
+  return {
+    tags: ['products'],
+    load: (id: string) => catalog.find(Number(id)),
+    loadMany: async (ids: string[]) => {
+      const rows = await catalog.findMany(ids.map(Number))
+      return new Map([...rows].map(([id, p]) => [String(id), p]))
+    },
+    guard: redisBloomGuard({
+      expectedItems: 100_000,
+      falsePositiveRate: 0.01,
+      ids: () => catalog.allIds(),
+      settle: '1s',
+    }),
+  }
+}
+
+/**
+ * Cache-aside writes: the database first, then `delete()` tells every replica to drop its
+ * copy. Reads go through the repository (read-through with the guard).
  */
 export function cacheAside(cache: Cache, catalog: Catalog): Products {
+  const repo = cache.repository<Product>('products', readThrough(catalog))
   const products = cache.namespace('products')
   return {
-    find: (id) => products.getOrSet(`${id}`, () => catalog.find(id), { tags: ['products'] }),
-    findMany: (ids) =>
-      products.getOrSetMany(
-        ids.map(String),
-        async (missing) => {
-          const rows = await catalog.findMany(missing.map(Number))
-          return new Map([...rows].map(([id, p]) => [String(id), p]))
-        },
-        { tags: ['products'] },
-      ),
+    find: (id) => repo.get(`${id}`),
+    findMany: (ids) => repo.getMany(ids.map(String)),
     async update(id, patch) {
       const updated = await catalog.update(id, patch)
       await products.delete(`${id}`)
@@ -41,7 +57,7 @@ export function cacheAside(cache: Cache, catalog: Catalog): Products {
       await products.delete(`${id}`)
       return removed
     },
-    writeQueue: () => undefined,
+    repository: () => repo.stats(),
   }
 }
 
@@ -52,12 +68,7 @@ export function cacheAside(cache: Cache, catalog: Catalog): Products {
  */
 export function writeBehind(cache: Cache, catalog: Catalog, redis: Redis): Products {
   const repo = cache.repository<Product>('products', {
-    tags: ['products'],
-    load: (id) => catalog.find(Number(id)),
-    loadMany: async (ids) => {
-      const rows = await catalog.findMany(ids.map(Number))
-      return new Map([...rows].map(([id, p]) => [String(id), p]))
-    },
+    ...readThrough(catalog),
     saveMany: (items) => catalog.saveMany(items),
     write: redisStreamsWriteBehind({ redis, batchSize: 200, flushInterval: '250ms' }),
   })
@@ -78,6 +89,6 @@ export function writeBehind(cache: Cache, catalog: Catalog, redis: Redis): Produ
       await cache.namespace('products').delete(`${id}`)
       return removed
     },
-    writeQueue: () => repo.stats(),
+    repository: () => repo.stats(),
   }
 }

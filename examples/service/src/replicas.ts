@@ -1,4 +1,4 @@
-import type { WriteQueueStats } from '@strata/core'
+import type { RepositoryStats } from '@strata/core'
 import { fork, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import type pg from 'pg'
@@ -18,6 +18,7 @@ export interface ReplicaEnv {
   traceFile?: string | undefined
   traceConsole?: boolean | undefined
   writeBehind?: boolean | undefined
+  warmStart?: number | undefined
 }
 
 const SERVER = fileURLToPath(new URL('./server.js', import.meta.url))
@@ -35,6 +36,7 @@ export function startReplica(name: string, env: ReplicaEnv): Promise<Replica> {
       ...(env.traceFile ? { TRACE_FILE: env.traceFile } : {}),
       ...(env.traceConsole ? { TRACE_CONSOLE: '1' } : {}),
       ...(env.writeBehind ? { WRITE_BEHIND: '1' } : {}),
+      ...(env.warmStart ? { WARM_START: String(env.warmStart) } : {}),
     },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   })
@@ -91,8 +93,10 @@ export interface ReplicaStats {
       resyncedCount: number
     }
   }
-  /** With --write-behind: the products repository's queue. */
-  writeQueue?: WriteQueueStats
+  /** The products repository: write queue (with --write-behind) and guard. */
+  repository?: RepositoryStats
+  /** Reads that reached the database. */
+  databaseReads?: number
 }
 
 // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- the caller names the JSON shape

@@ -23,6 +23,8 @@ export interface ServiceOptions {
   db: pg.PoolConfig
   schema: string
   writeBehind?: boolean
+  /** Keys to load into L1 from the fleet's hot set before serving (0 = cold start). */
+  warmStart?: number
 }
 
 export interface Service {
@@ -66,6 +68,9 @@ export async function startService(o: ServiceOptions): Promise<Service> {
     grace: '1h',
     negativeTtl: '10s',
     timeouts: { soft: 100, hard: 3_000 },
+    // The demo restarts a replica mid-run: merge the hot set often enough to matter.
+    hotSet: { interval: '2s' },
+    ...(o.warmStart ? { warmStart: { keys: o.warmStart, budget: '3s' } } : {}),
   })
   cache.on('error', () => undefined) // counted in stats().errors; the service keeps serving
   await cache.ready()
@@ -123,7 +128,8 @@ export async function startService(o: ServiceOptions): Promise<Service> {
         pid: process.pid,
         requests,
         cache: cache.stats(),
-        writeQueue: products.writeQueue(),
+        repository: products.repository(),
+        databaseReads: catalog.reads,
       })
       return
     }
@@ -180,6 +186,7 @@ async function main(): Promise<void> {
     db,
     schema: process.env['DB_SCHEMA'] ?? 'public',
     writeBehind: process.env['WRITE_BEHIND'] === '1',
+    warmStart: Number(process.env['WARM_START'] ?? 0),
   })
   process.send?.({ ready: true, port: service.port })
   const stop = () => {

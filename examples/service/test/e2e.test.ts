@@ -128,6 +128,6 @@ describe('two replicas with --write-behind (PGlite)', () => {
     await pool.end()
     expect(stock).toBe(before.stock + 7)
     const stats = (await getJson<ReplicaStats>(`${one.url}/stats`)).body
-    expect(stats.writeQueue?.enqueued).toBe(1)
+    expect(stats.repository?.enqueued).toBe(1)
   })
 })
