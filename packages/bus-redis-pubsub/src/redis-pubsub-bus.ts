@@ -3,6 +3,7 @@ import { Cluster, Redis, type RedisOptions } from 'ioredis'
 import {
   BusState,
   invalidOption,
+  withDeadline,
   toMs,
   type BusContext,
   type Duration,
@@ -347,15 +348,11 @@ export class RedisPubSubBus implements BusDriver {
   }
 
   #withTimeout<T>(p: Promise<T>): Promise<T> {
-    let timer: ReturnType<typeof setTimeout> | undefined
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`[bus-redis-pubsub] no answer within ${this.#publishTimeout} ms`)),
-        this.#publishTimeout,
-      )
-    })
-    p.catch(() => undefined)
-    return Promise.race([p, deadline]).finally(() => clearTimeout(timer))
+    return withDeadline(
+      p,
+      this.#publishTimeout,
+      () => new Error(`[bus-redis-pubsub] no answer within ${this.#publishTimeout} ms`),
+    )
   }
 
   async #send(payload: Buffer): Promise<void> {

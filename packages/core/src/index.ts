@@ -17,6 +17,7 @@ export type {
 } from './write-behind.js'
 export { CacheError, errors, invalidOption, type ErrorCode } from './errors.js'
 export { toMs, type Duration } from './duration.js'
+export { withDeadline } from './deadline.js'
 export { systemClock } from './clock.js'
 export {
   INSTRUMENTATION_NAME,

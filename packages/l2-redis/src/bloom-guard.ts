@@ -3,6 +3,7 @@ import {
   errors,
   invalidOption,
   toMs,
+  withDeadline,
   type BoundGuard,
   type Duration,
   type Guard,
@@ -335,22 +336,12 @@ class BloomGuard implements BoundGuard {
   }
 
   #deadline<T>(p: Promise<T>): Promise<T> {
-    let t: NodeJS.Timeout | undefined
-    return Promise.race([
+    const ms = this.#o.timeout
+    return withDeadline(
       p,
-      new Promise<never>((_, reject) => {
-        t = setTimeout(
-          () =>
-            reject(
-              new CacheError(
-                errors.E_L2_TIMEOUT,
-                `[l2-redis] guard: no answer in ${this.#o.timeout} ms`,
-              ),
-            ),
-          this.#o.timeout,
-        )
-      }),
-    ]).finally(() => clearTimeout(t))
+      ms,
+      () => new CacheError(errors.E_L2_TIMEOUT, `[l2-redis] guard: no answer in ${ms} ms`),
+    )
   }
 
   #report(err: unknown, op: string): void {

@@ -1,38 +1,15 @@
-import { createCache, type Cache } from '@strata/core'
+import { createCache, MemoryBusHub } from '@strata/core'
 import { memoryL1 } from '@strata/l1-memory'
-import { redisPubSubBus } from '@strata/bus-redis-pubsub'
-import { startRedis, waitFor, type RedisHandle } from '@strata/testing'
-import { Redis } from 'ioredis'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { redisL2 } from '../src/index.js'
+import { waitFor } from '@strata/testing'
+import { describe, expect, it } from 'vitest'
+import { realRedis } from './replicas.js'
 
-let server: RedisHandle
-let admin: Redis
-const open: Cache[] = []
+const r = realRedis()
 let seq = 0
-
-beforeAll(async () => {
-  server = await startRedis()
-  admin = new Redis(server.url)
-})
-afterEach(async () => {
-  for (const c of open.splice(0)) await c.close()
-})
-afterAll(async () => {
-  admin.disconnect()
-  await server.stop()
-})
-
-function cache(prefix: string): Cache {
-  const c = createCache({
-    prefix,
-    l1: memoryL1({ maxEntries: 1_000 }),
-    l2: redisL2({ redis: server.url, commandTimeout: 2_000 }),
-    bus: redisPubSubBus({ redis: server.url }),
-  })
-  open.push(c)
-  return c
-}
+// An in-process bus (the Redis one lives in a package that depends on this one): enough
+// to count what a cache publishes.
+const hub = new MemoryBusHub()
+const cache = (prefix: string) => r.cache(prefix, undefined, { bus: hub.bus() })
 
 async function* keys(n: number) {
   for (let i = 0; i < n; i++) yield `k${i}`
@@ -120,8 +97,8 @@ describe('cache.warm', () => {
     await writer.delete('b') // the row changed in the source: every replica drops b
     release()
     expect(await warming).toMatchObject({ loaded: 3 })
-    expect(await admin.exists(`{${prefix}::b}`)).toBe(0)
-    expect(await admin.exists(`{${prefix}::a}`)).toBe(1)
+    expect(await r.admin.exists(`{${prefix}::b}`)).toBe(0)
+    expect(await r.admin.exists(`{${prefix}::a}`)).toBe(1)
     expect(await writer.get('b')).toBeUndefined()
     expect(await c.get('b')).toBeUndefined()
   })
@@ -138,13 +115,7 @@ describe('cache.warm', () => {
 describe('warm start', () => {
   it("a new replica loads the fleet's hottest keys from L2 into L1 before ready(), without loader calls", async () => {
     const prefix = `warm${++seq}`
-    const a = createCache({
-      prefix,
-      l1: memoryL1(),
-      l2: redisL2({ redis: server.url }),
-      hotSet: { interval: 100, top: 100 },
-    })
-    open.push(a)
+    const a = r.cache(prefix, undefined, { hotSet: { interval: 100, top: 100 } })
     const users = a.namespace('users')
     // 200 keys: u0…u39 are read 256 times each (about 16 sampled hits each), the other 160 once.
     for (let i = 0; i < 200; i++) await users.set(`u${i}`, { i })
@@ -155,17 +126,11 @@ describe('warm start', () => {
     const zset = `{__strata:hot:${prefix}}:ns:users`
     const hot = Array.from({ length: 40 }, (_, i) => `${prefix}:users:u${i}`)
     await waitFor(
-      async () => (await admin.zmscore(zset, ...hot)).every((x) => x !== null),
+      async () => (await r.admin.zmscore(zset, ...hot)).every((x) => x !== null),
       10_000,
       'hot set merged',
     )
-    const b = createCache({
-      prefix,
-      l1: memoryL1(),
-      l2: redisL2({ redis: server.url }),
-      warmStart: { keys: 50, budget: '5s' },
-    })
-    open.push(b)
+    const b = r.cache(prefix, undefined, { warmStart: { keys: 50, budget: '5s' } })
     await b.ready()
     expect(b.stats().warmStarted).toBe(50)
     const l2Hits = b.stats().l2.hits

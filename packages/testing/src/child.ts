@@ -72,3 +72,24 @@ export function spawnChild(
     },
   }
 }
+
+/**
+ * The child side of `spawnChild`: answers each `{ id, cmd, … }` message with what the
+ * handler named by `cmd` returns (`true` for nothing), or with its error.
+ */
+export function serveParent(
+  handlers: Record<string, (msg: Record<string, unknown>) => unknown>,
+): void {
+  process.on('message', (raw) => {
+    const msg = raw as { id: number; cmd: string } & Record<string, unknown>
+    void (async () => {
+      try {
+        const handler = handlers[msg.cmd]
+        if (!handler) throw new Error(`[testing] unknown command ${JSON.stringify(msg.cmd)}`)
+        process.send?.({ id: msg.id, result: (await handler(msg)) ?? true })
+      } catch (err) {
+        process.send?.({ id: msg.id, error: String((err as Error | undefined)?.stack ?? err) })
+      }
+    })()
+  })
+}

@@ -1,6 +1,7 @@
 import {
   CacheError,
   errors,
+  withDeadline,
   type PendingWrite,
   type WriteBehind,
   type WriteBehindBinding,
@@ -194,25 +195,14 @@ class StreamsQueue implements WriteBehindQueue {
   }
 }
 
-async function deadline<T>(p: Promise<T>, op: string): Promise<T> {
-  let t: NodeJS.Timeout | undefined
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        t = setTimeout(
-          () =>
-            reject(
-              new CacheError(
-                errors.E_L2_TIMEOUT,
-                `[write-behind-redis-streams] ${op} took over ${COMMAND_TIMEOUT} ms`,
-              ),
-            ),
-          COMMAND_TIMEOUT,
-        )
-      }),
-    ])
-  } finally {
-    clearTimeout(t)
-  }
+function deadline<T>(p: Promise<T>, op: string): Promise<T> {
+  return withDeadline(
+    p,
+    COMMAND_TIMEOUT,
+    () =>
+      new CacheError(
+        errors.E_L2_TIMEOUT,
+        `[write-behind-redis-streams] ${op} took over ${COMMAND_TIMEOUT} ms`,
+      ),
+  )
 }
