@@ -18,6 +18,7 @@ export type {
 export { CacheError, errors, invalidOption, type ErrorCode } from './errors.js'
 export { toMs, type Duration } from './duration.js'
 export { withDeadline } from './deadline.js'
+export { defineScripts, type ScriptHost } from './scripts.js'
 export { systemClock } from './clock.js'
 export {
   INSTRUMENTATION_NAME,

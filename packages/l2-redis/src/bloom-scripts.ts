@@ -1,3 +1,4 @@
+import { defineScripts } from '@strata/core'
 import type { Cluster, Redis } from 'ioredis'
 
 /**
@@ -98,16 +99,12 @@ export interface BloomScripts {
   ): Promise<number>
 }
 
-const defined = new WeakSet<object>()
-
 export function bloomScripts(redis: Redis | Cluster): BloomScripts {
-  if (!defined.has(redis)) {
-    redis.defineCommand('strataBloomCheck', { numberOfKeys: 2, lua: CHECK })
-    redis.defineCommand('strataBloomAdd', { numberOfKeys: 3, lua: ADD })
-    redis.defineCommand('strataBloomSet', { numberOfKeys: 1, lua: SET_BITS })
-    redis.defineCommand('strataBloomSetIf', { numberOfKeys: 2, lua: SET_BITS_IF })
-    redis.defineCommand('strataBloomSwap', { numberOfKeys: 4, lua: SWAP })
-    defined.add(redis)
-  }
-  return redis as unknown as BloomScripts
+  return defineScripts<BloomScripts>(redis, {
+    strataBloomCheck: { keys: 2, lua: CHECK },
+    strataBloomAdd: { keys: 3, lua: ADD },
+    strataBloomSet: { keys: 1, lua: SET_BITS },
+    strataBloomSetIf: { keys: 2, lua: SET_BITS_IF },
+    strataBloomSwap: { keys: 4, lua: SWAP },
+  })
 }

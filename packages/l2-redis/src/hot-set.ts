@@ -1,4 +1,4 @@
-import type { L2HotSet } from '@strata/core'
+import { defineScripts, type L2HotSet } from '@strata/core'
 import type { Cluster, Redis } from 'ioredis'
 
 /**
@@ -35,8 +35,6 @@ interface Scripted {
   ): Promise<number>
 }
 
-const defined = new WeakSet<object>()
-
 export class RedisHotSet implements L2HotSet {
   readonly #client: () => Redis | Cluster
 
@@ -45,12 +43,7 @@ export class RedisHotSet implements L2HotSet {
   }
 
   #scripted(): Scripted {
-    const c = this.#client()
-    if (!defined.has(c)) {
-      c.defineCommand('strataHotPush', { numberOfKeys: 3, lua: PUSH })
-      defined.add(c)
-    }
-    return c as unknown as Scripted
+    return defineScripts<Scripted>(this.#client(), { strataHotPush: { keys: 3, lua: PUSH } })
   }
 
   async pushHot(

@@ -1,3 +1,4 @@
+import { defineScripts } from '@strata/core'
 import type { Cluster, Redis } from 'ioredis'
 
 /**
@@ -90,16 +91,12 @@ export interface Scripted {
   strataWbForget(stream: string, group: string, consumer: string): Promise<number>
 }
 
-const defined = new WeakSet<object>()
-
 /** Defines the scripts on a connection once (EVALSHA, loaded again after a restart). */
 export function scripted(redis: Redis | Cluster): Scripted {
-  if (!defined.has(redis)) {
-    redis.defineCommand('strataWbEnqueue', { numberOfKeys: 3, lua: ENQUEUE })
-    redis.defineCommand('strataWbDone', { numberOfKeys: 2, lua: DONE })
-    redis.defineCommand('strataWbDead', { numberOfKeys: 3, lua: DEAD })
-    redis.defineCommand('strataWbForget', { numberOfKeys: 1, lua: FORGET })
-    defined.add(redis)
-  }
-  return redis as unknown as Scripted
+  return defineScripts<Scripted>(redis, {
+    strataWbEnqueue: { keys: 3, lua: ENQUEUE },
+    strataWbDone: { keys: 2, lua: DONE },
+    strataWbDead: { keys: 3, lua: DEAD },
+    strataWbForget: { keys: 1, lua: FORGET },
+  })
 }

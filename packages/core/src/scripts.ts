@@ -1,0 +1,26 @@
+/** What `defineScripts` needs of a client: ioredis' `defineCommand` (Redis and Cluster). */
+export interface ScriptHost {
+  defineCommand(name: string, definition: { numberOfKeys: number; lua: string }): void
+}
+
+const defined = new WeakMap<object, Set<string>>()
+
+/**
+ * Defines Lua scripts as commands on a client, once per client and name (ioredis sends
+ * them by EVALSHA and loads them again after a server restart), and returns the client
+ * typed with those commands. For drivers' scripts.
+ */
+// eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- the caller names the commands' types
+export function defineScripts<T>(
+  client: ScriptHost,
+  scripts: Record<string, { keys: number; lua: string }>,
+): T {
+  let names = defined.get(client)
+  if (!names) defined.set(client, (names = new Set()))
+  for (const [name, s] of Object.entries(scripts)) {
+    if (names.has(name)) continue
+    client.defineCommand(name, { numberOfKeys: s.keys, lua: s.lua })
+    names.add(name)
+  }
+  return client as unknown as T
+}
