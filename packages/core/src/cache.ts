@@ -10,6 +10,7 @@ import {
   type SetManyItem,
 } from './options.js'
 import type { Probe } from './telemetry.js'
+import type { CacheHealth } from './health.js'
 import { jsonCodec } from './codec.js'
 import type { Persist } from './engine/writes.js'
 import { Repository, type RepositoryHost, type RepositoryOptions } from './repository.js'
@@ -230,6 +231,7 @@ export class Cache {
       },
       report: (err, op) => void s.report(err, op),
       onClose: (close) => e.closers.add(close),
+      trackQueue: (stats) => e.writeQueues.add(stats),
     }
   }
 
@@ -240,6 +242,16 @@ export class Cache {
 
   stats(): CacheStats {
     return this.#e.stats()
+  }
+
+  /** `ok` / `degraded` / `down` with the L2 breaker and PING, bus state, repairs, write queues (docs/operations.md#health). */
+  health(): Promise<CacheHealth> {
+    return this.#e.health()
+  }
+
+  /** `await using cache = createCache(…)` closes it at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close()
   }
 
   on<E extends CacheEventName>(event: E, listener: Listener<E>): () => void {

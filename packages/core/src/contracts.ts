@@ -1,3 +1,4 @@
+import type { Logger } from './logger.js'
 /**
  * The tier contracts. Drivers store; core decides. Every policy (freshness, grace,
  * single-flight, guarded fills, tags, namespaces, bus handling) lives in core, so a
@@ -176,6 +177,10 @@ export interface L2Driver {
   readonly locks?: L2Locks | undefined
   /** Optional: the fleet's hot keys, for warm starts (see docs/patterns.md#warm-start). */
   readonly hotSet?: L2HotSet | undefined
+  /** Optional: circuit-breaker state and a timed PING, for `cache.health()`. Never rejects. */
+  health?(): Promise<L2Health>
+  /** Optional: core hands the driver its logger (a child with `tier: 'l2'`) at construction. */
+  useLogger?(logger: Logger): void
   /**
    * Optional: exercises once every command the driver runs (on a probe key of `prefix`)
    * and rejects naming what is not permitted. Core calls it at start: a missing
@@ -259,6 +264,13 @@ export interface Clock {
   now(): number
   setTimeout(fn: () => void, ms: number): TimerHandle
   clearTimeout(handle: TimerHandle): void
+}
+
+export interface L2Health {
+  breaker: 'closed' | 'open' | 'half-open'
+  /** Round trip of a PING, or undefined when it failed or timed out. */
+  pingMs: number | undefined
+  error?: string | undefined
 }
 
 /** Optional L2 capability: a bounded, decayed set of the fleet's hottest keys per namespace. */

@@ -18,6 +18,8 @@ export type {
 export { CacheError, errors, invalidOption, type ErrorCode } from './errors.js'
 export { toMs, type Duration } from './duration.js'
 export { withDeadline } from './deadline.js'
+export { silentLogger, type Logger } from './logger.js'
+export type { CacheHealth } from './health.js'
 export { defineScripts, type ScriptHost } from './scripts.js'
 export { systemClock } from './clock.js'
 export {
@@ -59,5 +61,6 @@ export {
   type L2FillItem,
   type L2Tags,
   type L2HotSet,
+  type L2Health,
   type TimerHandle,
 } from './contracts.js'

@@ -3,6 +3,7 @@ import type { BusDriver, Clock, L1Driver, L2Driver } from './contracts.js'
 import { toMs, type Duration } from './duration.js'
 import { CacheError, errors, invalidOption } from './errors.js'
 import type { TelemetryOptions } from './telemetry.js'
+import { isLogger, silentLogger, type Logger } from './logger.js'
 import {
   resolveHotSet,
   type HotSetOptions,
@@ -91,6 +92,12 @@ export interface CacheOptions {
   hotSet?: HotSetOptions | false
   /** Load the fleet's hottest keys from L2 into L1 before `ready()` resolves (bounded by `budget`). */
   warmStart?: WarmStartOptions
+  /**
+   * A pino-compatible logger (`child`, `debug`, `info`, `warn`, `error`). Bus degraded and
+   * resynced, breaker transitions, failures, dropped invalidations and close are logged;
+   * keys never are. @default silent
+   */
+  logger?: Logger
 }
 
 export interface ResolvedOptions {
@@ -119,6 +126,7 @@ export interface ResolvedOptions {
   telemetry: false | TelemetryOptions
   hotSet: HotSetResolved | false
   warmStart: { keys: number; budget: number } | undefined
+  logger: Logger
 }
 
 /** Per-call options of `getOrSet` / `set`. */
@@ -260,6 +268,7 @@ export function resolveOptions(options: CacheOptions): ResolvedOptions {
   }
   return {
     ...resolveHotSet(options.hotSet, options.warmStart, Boolean(l1 && l2?.hotSet)),
+    logger: resolveLogger(options.logger, options.name ?? prefix),
     l1,
     l2,
     bus,
@@ -396,4 +405,16 @@ export function resolveCall(base: ResolvedOptions, o: EntryOptions | undefined):
     hard,
     distributedLock,
   }
+}
+
+function resolveLogger(logger: unknown, name: string): Logger {
+  if (logger === undefined) return silentLogger
+  if (!isLogger(logger)) {
+    throw invalidOption(
+      'core',
+      'logger',
+      'must have child, debug, info, warn and error methods (pino-compatible)',
+    )
+  }
+  return logger.child({ lib: 'strata', cache: name })
 }

@@ -52,6 +52,8 @@ export interface RepositoryHost {
   deadLettered(event: { repository: string; id: string; version: number; error: string }): void
   report(error: unknown, operation: string): void
   onClose(close: () => Promise<void>): void
+  /** Registers a write-behind queue's figures for `cache.health()`. */
+  trackQueue(stats: () => WriteQueueStats): void
 }
 
 const ENTRY_OPTIONS = [
@@ -103,6 +105,7 @@ export class Repository<V> {
       })
       this.#queue = queue
       host.onClose(() => queue.close())
+      host.trackQueue(() => queue.stats())
     }
     const guard = options.guard?.bind({
       repository: name,

@@ -20,6 +20,8 @@ export class Breaker {
   #openUntil = 0
   #probing = false
   opened = 0
+  /** Called on open, half-open (probe let through) and close. */
+  onChange: ((state: 'open' | 'half-open' | 'closed') => void) | undefined
 
   constructor(options: BreakerOptions = {}, now: () => number = Date.now) {
     this.#threshold = options.failures ?? 5
@@ -38,6 +40,7 @@ export class Breaker {
     if (state === 'closed') return
     if (state === 'half-open' && !this.#probing) {
       this.#probing = true
+      this.onChange?.('half-open')
       return
     }
     throw new CacheError(
@@ -47,15 +50,20 @@ export class Breaker {
   }
 
   success(): void {
+    const was = this.#failures >= this.#threshold
     this.#failures = 0
     this.#probing = false
+    if (was) this.onChange?.('closed')
   }
 
   failure(): void {
     this.#probing = false
     this.#failures++
     if (this.#failures >= this.#threshold) {
-      if (this.#now() >= this.#openUntil) this.opened++
+      if (this.#now() >= this.#openUntil) {
+        this.opened++
+        this.onChange?.('open')
+      }
       this.#openUntil = this.#now() + this.#openFor
     }
   }

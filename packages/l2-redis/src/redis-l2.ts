@@ -6,10 +6,14 @@ import {
   CacheError,
   errors,
   invalidOption,
+  silentLogger,
   toMs,
+  withDeadline,
   type Codec,
   type Duration,
   type L2Driver,
+  type L2Health,
+  type Logger,
   type L2FillItem,
   type L2Leases,
   type L2Locks,
@@ -188,6 +192,7 @@ export class RedisL2 implements L2Driver {
   readonly tags: L2Tags
   readonly locks: L2Locks
   readonly hotSet: RedisHotSet
+  #log: Logger = silentLogger
   readonly breaker: Breaker
   readonly #owned: boolean
   readonly #timeout: number
@@ -279,6 +284,12 @@ export class RedisL2 implements L2Driver {
     // Errors surface through command rejections; an unhandled 'error' event would crash.
     if (this.#owned) this.client.on('error', () => undefined)
     this.breaker = new Breaker(options.breaker ?? {})
+    this.breaker.onChange = (state) => {
+      const log = this.#log
+      if (state === 'open')
+        log.warn({ breaker: state }, 'strata: L2 circuit breaker open, not waiting on Redis')
+      else log.info({ breaker: state }, `strata: L2 circuit breaker ${state}`)
+    }
     this.leases = {
       getManyWithLease: (keys) => this.#getManyWithLease(keys),
       leaseMany: (keys) => this.#leaseMany(keys),
@@ -411,6 +422,22 @@ export class RedisL2 implements L2Driver {
         `[l2-redis] a value is ${value.length} bytes, over maxValueBytes (${this.#maxValueBytes})`,
         { key },
       )
+    }
+  }
+
+  useLogger(logger: Logger): void {
+    this.#log = logger
+  }
+
+  /** Breaker state and a PING timed against the command timeout (never rejects). */
+  async health(): Promise<L2Health> {
+    const breaker = this.breaker.state
+    const t = performance.now()
+    try {
+      await withDeadline(this.client.ping(), this.#timeout, () => new Error('PING timed out'))
+      return { breaker, pingMs: performance.now() - t }
+    } catch (err) {
+      return { breaker, pingMs: undefined, error: (err as Error).message }
     }
   }
 

@@ -139,6 +139,16 @@ export class BusLink {
     const local = this.#local
     const previous = s.busState
     s.busState = state
+    if (previous !== state) {
+      s.busSince = Date.now()
+      s.busReason = reason
+      const log = s.o.logger
+      if (state === BusState.degraded)
+        log.warn({ state, reason }, 'strata: bus degraded, L1 cleared or clamped')
+      else if (state === BusState.connected && previous === BusState.degraded)
+        log.info({ state, reason }, 'strata: bus resynced')
+      else log.debug({ state, previous, reason }, 'strata: bus state')
+    }
     if (s.events.has['bus:state']) s.events.emit('bus:state', { state, reason })
     if (!local) return
     const clock = s.o.clock

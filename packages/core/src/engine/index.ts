@@ -44,7 +44,9 @@
  * [1] Nishtala et al., "Scaling Memcache at Facebook", NSDI 2013, §3.2.1 (leases).
  * [2] Redis docs, "Client-side caching", the section on connection loss and flushing.
  */
-import type { EvictionReason } from '../contracts.js'
+import { BusState, type EvictionReason } from '../contracts.js'
+import type { CacheHealth } from '../health.js'
+import type { WriteQueueStats } from '../write-behind.js'
 import { CacheError, errors } from '../errors.js'
 import type { CacheStats } from '../events.js'
 import type { ResolvedOptions } from '../options.js'
@@ -75,6 +77,8 @@ export class Engine {
   readonly s: Shared
   /** Repositories' write-behind queues: closed after writes in flight, before the bus. */
   readonly closers = new Set<() => Promise<void>>()
+  /** Repositories' write-behind queue figures, for `health()`. */
+  readonly writeQueues = new Set<() => WriteQueueStats>()
   readonly l1: L1Tier | undefined
   readonly l2: L2Tier | undefined
   readonly reads: ReadPipeline
@@ -104,6 +108,7 @@ export class Engine {
     this.#repair = this.l2 ? new Repair(s, this.l2, local, this.bus) : undefined
     this.reads = new ReadPipeline(s, this.l1, this.l2, loaders, failSafe)
     this.writes = new WritePipeline(s, this.l1, this.l2, loaders, local, this.bus, this.#repair)
+    o.l2?.useLogger?.(o.logger.child({ tier: 'l2' }))
     const store = o.l2?.hotSet
     if (this.l1 && store && o.hotSet) this.l1.hot = new HotSet(s, store, o.hotSet)
     this.ready = Promise.all([this.bus.ready, this.#probe(), this.#warmStart()]).then(
@@ -177,6 +182,37 @@ export class Engine {
     if (s.events.has.evict) s.events.emit('evict', { key: s.keys.fullOf(key), reason })
   }
 
+  /** See `Cache.health()` and docs/operations.md#health. */
+  async health(): Promise<CacheHealth> {
+    const s = this.s
+    const writeQueues = [...this.writeQueues].map((f) => f())
+    const driver = s.o.l2
+    const l2 = driver
+      ? await (driver.health?.() ??
+          Promise.resolve({ breaker: 'closed' as const, pingMs: undefined }))
+      : undefined
+    const bus = { state: s.busState, since: s.busSince, reason: s.busReason }
+    const pendingRepairs = this.#repair?.pending ?? 0
+    const writeQueue =
+      writeQueues.length === 0
+        ? undefined
+        : {
+            pending: Math.max(...writeQueues.map((q) => q.pending)),
+            oldestPendingAgeMs: Math.max(...writeQueues.map((q) => q.oldestPendingAgeMs)),
+            deadLettered: writeQueues.reduce((n, q) => n + q.deadLettered, 0),
+          }
+    let status: CacheHealth['status'] = 'ok'
+    if (s.closed || (l2 && (l2.pingMs === undefined || l2.breaker === 'open'))) status = 'down'
+    else if (
+      (bus.state !== 'none' && bus.state !== BusState.connected) ||
+      l2?.breaker === 'half-open' ||
+      pendingRepairs > 0
+    ) {
+      status = 'degraded'
+    }
+    return { status, l2, bus, pendingRepairs, writeQueue }
+  }
+
   stats(): CacheStats {
     const { counters: c, o } = this.s
     return {
@@ -244,6 +280,7 @@ export class Engine {
     await Promise.allSettled([...this.closers].map((close) => close()))
     await this.bus.close()
     await s.o.l2?.close()
+    s.o.logger.info({}, 'strata: cache closed')
     this.l1?.hot?.close()
     s.o.l1?.close?.()
   }

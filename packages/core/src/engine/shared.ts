@@ -32,6 +32,9 @@ export class Shared {
   hooks: EngineHooks | undefined
   /** The bus state as core last heard it ('none' without a bus). */
   busState: BusState | 'none'
+  /** When the bus entered its current state (ms), and why. */
+  busSince = Date.now()
+  busReason = 'start'
   closed = false
   /** Why the L2 permission probe failed at start (undefined when it passed or never ran). */
   probeError: string | undefined
@@ -71,6 +74,10 @@ export class Shared {
     const full = key === undefined ? undefined : this.keys.fullOf(key)
     if (full !== undefined && error.key === undefined) error.key = full
     this.counters.errors++
+    this.o.logger.warn(
+      { operation, code: error.code, err: error.message },
+      `strata: ${operation} failed`,
+    )
     if (this.events.has.error) this.events.emit('error', { error, operation, key: full })
     return error
   }
