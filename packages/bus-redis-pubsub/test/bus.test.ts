@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url'
-import { createCache, type Cache } from '@strata/core'
+import { createCache, type Cache, type Logger } from '@strata/core'
 import { busDriverSuite, cacheBehaviourSuite } from '@strata/core/testing'
 import { memoryL1 } from '@strata/l1-memory'
 import { redisL2 } from '@strata/l2-redis'
@@ -163,6 +163,48 @@ describe('two replicas in this process (separate connections)', () => {
     expect(a.stats().bus.state).toBe('connected')
     expect(await a.get('k')).toBe('v')
     admin.disconnect()
+  })
+
+  it('health() says degraded while the bus is deaf and ok once resynced; both transitions are logged', async () => {
+    const lines: { level: string; msg: string | undefined }[] = []
+    const log = (level: string) => (_obj: object, msg?: string) => lines.push({ level, msg })
+    const logger: Logger = {
+      child: () => logger,
+      debug: log('debug'),
+      info: log('info'),
+      warn: log('warn'),
+      error: log('error'),
+    }
+    const c = createCache({
+      prefix: 'health',
+      l1: memoryL1(),
+      l2: redisL2({ redis: redis.url }),
+      bus: redisPubSubBus({ redis: redis.url, heartbeat: { interval: 250, timeout: 250 } }),
+      logger,
+    })
+    await c.ready()
+    expect((await c.health()).status).toBe('ok')
+    const states: string[] = []
+    c.on('bus:state', ({ state }) => {
+      if (state === 'degraded') void c.health().then((h) => states.push(h.status))
+    })
+    const admin = new Redis(redis.url)
+    await admin.client('KILL', 'TYPE', 'pubsub')
+    await eventually(() => c.stats().bus.resyncedCount === 1, 'resync')
+    await eventually(() => states.length === 1, 'health read while degraded')
+    expect(states).toEqual(['degraded'])
+    const h = await c.health()
+    expect(h.status).toBe('ok')
+    expect(h.bus.state).toBe('connected')
+    expect(h.bus.since).toBeGreaterThan(0)
+    expect(lines.filter((l) => l.level !== 'debug').map((l) => l.msg)).toEqual(
+      expect.arrayContaining([
+        'strata: bus degraded, L1 cleared or clamped',
+        'strata: bus resynced',
+      ]),
+    )
+    admin.disconnect()
+    await c.close()
   })
 
   it('a frozen Redis (SIGSTOP) → DEGRADED within 2 × heartbeat interval, while still frozen; resynced after thaw', async () => {

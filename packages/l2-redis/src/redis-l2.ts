@@ -8,7 +8,6 @@ import {
   invalidOption,
   silentLogger,
   toMs,
-  withDeadline,
   type Codec,
   type Duration,
   type L2Driver,
@@ -429,15 +428,17 @@ export class RedisL2 implements L2Driver {
     this.#log = logger
   }
 
-  /** Breaker state and a PING timed against the command timeout (never rejects). */
+  /**
+   * A PING under the breaker and the command timeout (so a health check is also the
+   * half-open breaker's probe), and the breaker state after it. Never rejects.
+   */
   async health(): Promise<L2Health> {
-    const breaker = this.breaker.state
     const t = performance.now()
     try {
-      await withDeadline(this.client.ping(), this.#timeout, () => new Error('PING timed out'))
-      return { breaker, pingMs: performance.now() - t }
+      await this.#run('PING', (c) => c.ping())
+      return { breaker: this.breaker.state, pingMs: performance.now() - t }
     } catch (err) {
-      return { breaker, pingMs: undefined, error: (err as Error).message }
+      return { breaker: this.breaker.state, pingMs: undefined, error: (err as Error).message }
     }
   }
 
