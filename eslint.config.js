@@ -38,9 +38,9 @@ export default tseslint.config(
     },
   },
   {
-    files: ['**/*.js', '**/*.mjs'],
+    files: ['**/*.js', '**/*.mjs', '**/*.cjs'],
     languageOptions: {
-      globals: globals.node,
+      globals: { ...globals.node, ...globals.commonjs },
     },
   },
 )

@@ -15,5 +15,6 @@ describe('CommonJS consumers', () => {
     expect(out['@strata/l2-redis']).toEqual(expect.arrayContaining(['redisL2', 'redisBloomGuard']))
     expect(out['@strata/bus-redis-pubsub']).toContain('redisPubSubBus')
     expect(out['@strata/write-behind-redis-streams']).toContain('redisStreamsWriteBehind')
+    expect(out['@strata/keyv']).toContain('KeyvStrata')
   })
 })
