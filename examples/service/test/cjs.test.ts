@@ -16,5 +16,6 @@ describe('CommonJS consumers', () => {
     expect(out['@strata/bus-redis-pubsub']).toContain('redisPubSubBus')
     expect(out['@strata/write-behind-redis-streams']).toContain('redisStreamsWriteBehind')
     expect(out['@strata/keyv']).toContain('KeyvStrata')
+    expect(out['@strata/fastify']).toContain('strataFastify')
   })
 })
