@@ -6,7 +6,7 @@ import {
   type SpanExporter,
 } from '@opentelemetry/sdk-trace-base'
 import { ExportResultCode } from '@opentelemetry/core'
-import { createCache, jsonCodec, type Entry } from '@strata/core'
+import { compressedCodec, createCache, encryptedCodec, jsonCodec, type Entry } from '@strata/core'
 import { memoryL1 } from '@strata/l1-memory'
 import { msgpackCodec } from '@strata/l2-redis'
 import { spawnChild, type ChildHandle } from '@strata/testing'
@@ -745,6 +745,9 @@ export async function codec(ctx: Context): Promise<ScenarioResult> {
   const records = new Packr({ useRecords: true })
   const recordsU = new Unpackr({ useRecords: true })
   const shared = new Packr({ structures: [] })
+  const brotli = compressedCodec(strataMp, { algorithm: 'brotli' })
+  const gzip = compressedCodec(strataMp, { algorithm: 'gzip' })
+  const sealed = encryptedCodec(strataMp, { keys: { k: Buffer.alloc(32, 1) }, activeKeyId: 'k' })
   const codecs: Record<string, { enc: (v: Entry) => Uint8Array; dec: (b: Uint8Array) => unknown }> =
     {
       'JSON (strata jsonCodec)': {
@@ -760,6 +763,18 @@ export async function codec(ctx: Context): Promise<ScenarioResult> {
       'strata msgpack codec (records + checks)': {
         enc: (v) => strataMp.encode(v),
         dec: (b) => strataMp.decode(b),
+      },
+      'compressedCodec(msgpack), brotli above 1 KB': {
+        enc: (v) => brotli.encode(v),
+        dec: (b) => brotli.decode(b),
+      },
+      'compressedCodec(msgpack), gzip above 1 KB': {
+        enc: (v) => gzip.encode(v),
+        dec: (b) => gzip.decode(b),
+      },
+      'encryptedCodec(msgpack), AES-256-GCM': {
+        enc: (v) => sealed.encode(v, 'app::user:1'),
+        dec: (b) => sealed.decode(b, 'app::user:1'),
       },
     }
   const names = Object.keys(codecs)

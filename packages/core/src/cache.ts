@@ -223,6 +223,7 @@ export class Cache {
         return this.#op('delete', k, 1, () => this.#write().delete([k], persist))
       },
       prefix: s.o.prefix,
+      fullKey: (id: string) => s.keys.fullOf(this.#key(id)),
       codec: e.l2?.driver.codec ?? jsonCodec,
       l2: e.l2?.driver,
       warm: (ids, options) => this.warm(ids, options),

@@ -250,9 +250,11 @@ export interface BusDriver {
 /** Entry ⇄ bytes. Implementations carry a format-version byte and reject what they did not write. */
 export interface Codec {
   readonly name: string
-  encode(entry: Entry): Uint8Array
+  /** The codec binds bytes to their key (encryption): core passes the full key to encode and decode. */
+  readonly keyed?: boolean | undefined
+  encode(entry: Entry, key?: string): Uint8Array
   /** Throws on bytes it cannot decode; core turns that into `E_CORRUPT_ENTRY` and a miss. */
-  decode(bytes: Uint8Array): Entry
+  decode(bytes: Uint8Array, key?: string): Entry
 }
 
 export interface TimerHandle {

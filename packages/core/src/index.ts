@@ -28,6 +28,12 @@ export {
   type TelemetryOptions,
 } from './telemetry.js'
 export { jsonCodec, createJsonCodec, v8Codec, FormatByte, type JsonCodecOptions } from './codec.js'
+export {
+  compressedCodec,
+  encryptedCodec,
+  type CompressedCodecOptions,
+  type EncryptedCodecOptions,
+} from './codecs.js'
 export { assertPlainData, type PlainDataRules } from './plain-data.js'
 export { isEntry, envelope } from './entry.js'
 export {

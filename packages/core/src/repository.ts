@@ -46,6 +46,8 @@ export interface RepositoryHost {
   set(id: string, value: unknown, options: EntryOptions, persist: Persist): Promise<void>
   delete(id: string, persist?: Persist): Promise<void>
   readonly prefix: string
+  /** The full (L2 / bus) key of an id of this repository. */
+  fullKey(id: string): string
   readonly codec: Codec
   readonly l2: L2Driver | undefined
   warm(ids: Iterable<string> | AsyncIterable<string>, options: WarmOptions): Promise<WarmResult>
@@ -98,8 +100,8 @@ export class Repository<V> {
         repository: name,
         prefix: host.prefix,
         persist: { save: options.save, saveMany: options.saveMany, remove: options.remove },
-        encode: (value) => codec.encode(wrap(value)),
-        decode: (bytes) => codec.decode(bytes).value,
+        encode: (value, id) => codec.encode(wrap(value), host.fullKey(id)),
+        decode: (bytes, id) => codec.decode(bytes, host.fullKey(id)).value,
         deadLettered: (e) => host.deadLettered({ repository: name, ...e }),
         report: (err, op) => host.report(err, op),
       })

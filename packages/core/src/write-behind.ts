@@ -60,9 +60,9 @@ export interface WriteBehindBinding<V = unknown> {
   /** The cache's key prefix. */
   readonly prefix: string
   readonly persist: Persistence<V>
-  /** Values as bytes with the L2 codec's rules (so the queue stores what the cache could). */
-  encode(value: unknown): Uint8Array
-  decode(bytes: Uint8Array): unknown
+  /** Values as bytes with the L2 codec's rules (so the queue stores what the cache could; an encrypting codec binds them to the id's key). */
+  encode(value: unknown, id: string): Uint8Array
+  decode(bytes: Uint8Array, id: string): unknown
   deadLettered(event: { id: string; version: number; error: string }): void
   /** Reports a worker error (the cache's `error` event); the worker keeps going. */
   report(error: unknown, operation: string): void

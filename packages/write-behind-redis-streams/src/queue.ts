@@ -67,7 +67,7 @@ class StreamsQueue implements WriteBehindQueue {
   ): Promise<{ version: number; queued: boolean }> {
     if (this.#closed)
       throw new CacheError(errors.E_CLOSED, '[write-behind-redis-streams] the queue is closed')
-    const bytes = op === 'set' ? Buffer.from(this.#b.encode(value)) : EMPTY
+    const bytes = op === 'set' ? Buffer.from(this.#b.encode(value, id)) : EMPTY
     const p = this.#part(id)
     const perPartition = Math.ceil(this.#o.maxPending / this.#o.partitions)
     const [version, queued] = await deadline(
@@ -108,7 +108,7 @@ class StreamsQueue implements WriteBehindQueue {
           this.#o.redis.hmgetBuffer(p.pending, ...idx.map((i) => ids[i] as string)),
           'pending',
         )
-        idx.forEach((i, j) => (out[i] = parsePending(raw[j], (b) => this.#b.decode(b))))
+        idx.forEach((i, j) => (out[i] = parsePending(raw[j], (b) => this.#b.decode(b, ids[i] as string))))
       }),
     )
     return out

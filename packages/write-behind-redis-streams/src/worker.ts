@@ -279,7 +279,7 @@ export class Worker {
     for (const h of save) {
       if (h.e.op === 'delete') continue
       try {
-        values.set(h, this.#b.decode(h.e.bytes))
+        values.set(h, this.#b.decode(h.e.bytes, h.e.id))
       } catch (err) {
         h.attempts = this.#o.maxRetries - 1 // bytes do not heal: dead-letter now
         failed.set(h, err)

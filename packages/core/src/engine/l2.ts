@@ -45,7 +45,7 @@ export class L2Tier {
     const full = this.#s.keys.fullOf(key)
     let bytes: Uint8Array
     try {
-      bytes = codec.encode(entry)
+      bytes = codec.keyed ? codec.encode(entry, full) : codec.encode(entry)
     } catch (err) {
       throw new CacheError(
         errors.E_NOT_SERIALIZABLE,
@@ -67,7 +67,8 @@ export class L2Tier {
   #decode(key: string, bytes: Uint8Array): Entry | undefined {
     const s = this.#s
     try {
-      return this.driver.codec.decode(bytes)
+      const codec = this.driver.codec
+      return codec.keyed ? codec.decode(bytes, s.keys.fullOf(key)) : codec.decode(bytes)
     } catch (err) {
       s.counters.corrupt++
       s.report(
