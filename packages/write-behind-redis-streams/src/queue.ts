@@ -108,7 +108,9 @@ class StreamsQueue implements WriteBehindQueue {
           this.#o.redis.hmgetBuffer(p.pending, ...idx.map((i) => ids[i] as string)),
           'pending',
         )
-        idx.forEach((i, j) => (out[i] = parsePending(raw[j], (b) => this.#b.decode(b, ids[i] as string))))
+        idx.forEach(
+          (i, j) => (out[i] = parsePending(raw[j], (b) => this.#b.decode(b, ids[i] as string))),
+        )
       }),
     )
     return out
