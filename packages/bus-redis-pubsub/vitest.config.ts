@@ -1,4 +1,8 @@
-import { realRedisTestOptions } from '@strata/testing/vitest'
+import { ioredisMajor, realRedisTestOptions } from '@strata/testing/vitest'
 import { defineConfig } from 'vitest/config'
 
-export default defineConfig({ test: { ...realRedisTestOptions } })
+// `STRATA_IOREDIS=6 vitest run` runs this suite on ioredis 6 (see @strata/testing/vitest).
+export default defineConfig({
+  resolve: ioredisMajor(import.meta.url),
+  test: { ...realRedisTestOptions },
+})

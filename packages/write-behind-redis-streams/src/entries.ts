@@ -41,6 +41,16 @@ export interface QueuedEntry {
 const OPS: Record<string, WriteOp> = { s: 'set', d: 'delete' }
 export const OP_CODE: Record<WriteOp, string> = { set: 's', delete: 'd' }
 
+/**
+ * The entries of a one-stream XREADGROUP reply: RESP2 gives `[[stream, entries]]`, RESP3
+ * (ioredis 6) a map, which arrives as `[stream, entries]` or a `Map`.
+ */
+export function streamEntries(reply: unknown): unknown {
+  if (reply instanceof Map) return [...(reply as Map<unknown, unknown>).values()][0]
+  if (!Array.isArray(reply) || reply.length === 0) return undefined
+  return Array.isArray(reply[0]) ? (reply[0] as unknown[])[1] : reply[1]
+}
+
 /** Parses `[entryId, [field, value, …]]` pairs; malformed entries come back as `undefined` fields. */
 export function parseEntries(raw: unknown): { entries: QueuedEntry[]; malformed: string[] } {
   const entries: QueuedEntry[] = []

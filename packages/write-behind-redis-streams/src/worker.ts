@@ -1,5 +1,11 @@
 import type { PersistItem, WriteBehindBinding } from '@strata/core'
-import { parseEntries, pendingVersion, type Partition, type QueuedEntry } from './entries.js'
+import {
+  parseEntries,
+  pendingVersion,
+  streamEntries,
+  type Partition,
+  type QueuedEntry,
+} from './entries.js'
 import type { Resolved } from './options.js'
 import { scripted, type Scripted } from './scripts.js'
 
@@ -168,7 +174,7 @@ export class Worker {
     let full = false
     const room = o.batchSize - st.held.size
     if (room > 0) {
-      const r = (await redis.callBuffer(
+      const r = await redis.callBuffer(
         'XREADGROUP',
         'GROUP',
         o.group,
@@ -178,8 +184,8 @@ export class Worker {
         'STREAMS',
         p.stream,
         '>',
-      )) as [unknown, unknown][] | null
-      const parsed = parseEntries(r?.[0]?.[1])
+      )
+      const parsed = parseEntries(streamEntries(r))
       fresh.push(...parsed.entries)
       bad.push(...parsed.malformed)
       full = parsed.entries.length + parsed.malformed.length >= room
