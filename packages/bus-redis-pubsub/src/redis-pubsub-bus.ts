@@ -48,7 +48,8 @@ const SUBSCRIBER_DEFAULTS: RedisOptions = {
   autoResubscribe: true,
   enableOfflineQueue: true,
   maxRetriesPerRequest: null,
-  retryStrategy: (attempt) => Math.min(attempt * 100, 2_000),
+  // Reconnect backoff with jitter: replicas that lost Redis together do not come back in step.
+  retryStrategy: (attempt) => Math.round(Math.min(attempt * 100, 2_000) * (0.5 + Math.random())),
 }
 
 function positive(d: Duration | undefined, name: string, fallback: number): number {

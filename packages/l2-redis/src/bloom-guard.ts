@@ -163,7 +163,8 @@ class BloomGuard implements BoundGuard {
       .catch((err: unknown) => {
         this.#report(err, 'guard')
         if (attempt >= 10) return
-        const t = setTimeout(() => this.#boot(attempt + 1), Math.min(10_000, 250 * 2 ** attempt))
+        const delay = Math.min(10_000, 250 * 2 ** attempt) * (0.5 + Math.random())
+        const t = setTimeout(() => this.#boot(attempt + 1), delay)
         t.unref()
       })
   }

@@ -83,7 +83,8 @@ const STRATA_CLIENT_DEFAULTS: RedisOptions = {
   enableOfflineQueue: false,
   autoResendUnfulfilledCommands: false,
   maxRetriesPerRequest: 0,
-  retryStrategy: (attempt) => Math.min(attempt * 100, 2_000),
+  // Reconnect backoff with jitter: replicas that lost Redis together do not come back in step.
+  retryStrategy: (attempt) => Math.round(Math.min(attempt * 100, 2_000) * (0.5 + Math.random())),
 }
 
 /** Lease and lock tokens: unique per process run and counter, no crypto on the hot path. */
