@@ -1,5 +1,6 @@
 import { Engine, NONE, type BatchLoader, type Loader } from './engine/index.js'
-import { invalidOption } from './errors.js'
+import { CacheError, errors, invalidOption } from './errors.js'
+import { untilAborted } from './deadline.js'
 import type { CacheEventName, CacheStats, Listener } from './events.js'
 import { l1Key, namespacePath } from './engine/keys.js'
 import {
@@ -99,6 +100,24 @@ export class Cache {
    * returning `undefined` is an error.
    */
   async getOrSet<V>(key: string, loader: Loader<V>, options?: EntryOptions): Promise<V> {
+    if (options?.signal)
+      return this.#abortable(this.#getOrSet(key, loader, options), options.signal)
+    return this.#getOrSet(key, loader, options)
+  }
+
+  /** The caller's wait, ended by its signal (the shared load is not aborted). */
+  #abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+    if (typeof (signal as Partial<AbortSignal>).addEventListener !== 'function') {
+      return Promise.reject(invalidOption('core', 'signal', 'must be an AbortSignal'))
+    }
+    return untilAborted(
+      p,
+      signal,
+      () => new CacheError(errors.E_ABORTED, '[core] the caller aborted its wait'),
+    )
+  }
+
+  async #getOrSet<V>(key: string, loader: Loader<V>, options?: EntryOptions): Promise<V> {
     const k = this.#key(key)
     const l1 = this.#l1
     const hit = l1 ? l1.serve('getOrSet', this.#ns, k, true) : NONE
@@ -137,9 +156,10 @@ export class Cache {
     if (typeof loader !== 'function') throw invalidOption('core', 'loader', 'must be a function')
     const full = this.#s.keys.l1Keys(this.#kp, keys)
     const source = { kind: 'many', loader: loader as BatchLoader<unknown> } as const
-    return this.#op('getOrSetMany', undefined, full.length, (p) =>
+    const read = this.#op('getOrSetMany', undefined, full.length, (p) =>
       this.#e.reads.getOrSetMany(full, keys, source, options, p),
     ) as Promise<(V | null)[]>
+    return options?.signal ? this.#abortable(read, options.signal) : read
   }
 
   /** Writes L2, then the local L1, then tells every replica to drop its copy (see the write pipeline). */

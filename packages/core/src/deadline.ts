@@ -11,3 +11,27 @@ export function withDeadline<T>(p: Promise<T>, ms: number, onTimeout: () => Erro
   p.catch(() => undefined)
   return Promise.race([p, deadline]).finally(() => clearTimeout(timer))
 }
+
+/**
+ * `p`, or `onAbort()` as soon as `signal` aborts (at once if it already has). The work
+ * behind `p` goes on; only this wait ends.
+ */
+export function untilAborted<T>(
+  p: Promise<T>,
+  signal: AbortSignal,
+  onAbort: () => Error,
+): Promise<T> {
+  if (signal.aborted) {
+    p.catch(() => undefined)
+    return Promise.reject(onAbort())
+  }
+  let listener: (() => void) | undefined
+  const aborted = new Promise<never>((_, reject) => {
+    listener = () => reject(onAbort())
+    signal.addEventListener('abort', listener, { once: true })
+  })
+  p.catch(() => undefined)
+  return Promise.race([p, aborted]).finally(() =>
+    signal.removeEventListener('abort', listener as () => void),
+  )
+}

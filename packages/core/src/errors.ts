@@ -20,6 +20,8 @@ export const errors = {
   E_WRITE_QUEUE_FULL: 'E_WRITE_QUEUE_FULL',
   /** A write-behind `flush()` did not see the queue drain within its timeout. */
   E_FLUSH_TIMEOUT: 'E_FLUSH_TIMEOUT',
+  /** The caller's `signal` aborted its wait (the shared load goes on and is cached). */
+  E_ABORTED: 'E_ABORTED',
 } as const
 export type ErrorCode = (typeof errors)[keyof typeof errors]
 

@@ -138,6 +138,11 @@ export interface EntryOptions {
   tags?: readonly string[]
   timeouts?: TimeoutOptions
   distributedLock?: boolean
+  /**
+   * Reads (`getOrSet`, `getOrSetMany`): aborting it rejects this caller's wait with
+   * `E_ABORTED`; the load other callers share goes on and its result is cached. Ignored by writes.
+   */
+  signal?: AbortSignal
 }
 
 /** One item of `setMany`. */
