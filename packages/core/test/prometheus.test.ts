@@ -1,26 +1,32 @@
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus'
-import { MeterProvider, type MetricReader } from '@opentelemetry/sdk-metrics'
+import { MeterProvider } from '@opentelemetry/sdk-metrics'
 import { createCache, MemoryBusHub, memoryL2 } from '@strata/core'
 import { createFakeClock } from '@strata/core/testing'
 import { memoryL1 } from '@strata/l1-memory'
 import { describe, expect, it } from 'vitest'
 
-const dashboard = fileURLToPath(new URL('../../../docs/grafana/strata-dashboard.json', import.meta.url))
+const dashboard = fileURLToPath(
+  new URL('../../../docs/grafana/strata-dashboard.json', import.meta.url),
+)
 
 /** Every `strata_…` series name a PromQL expression of the dashboard reads. */
 function queried(): string[] {
-  const json = JSON.parse(readFileSync(dashboard, 'utf8')) as { panels: { targets?: { expr: string }[] }[] }
+  const json = JSON.parse(readFileSync(dashboard, 'utf8')) as {
+    panels: { targets?: { expr: string }[] }[]
+  }
   const names = new Set<string>()
-  for (const p of json.panels) for (const t of p.targets ?? []) for (const m of t.expr.matchAll(/strata_[a-z0-9_]+/g)) names.add(m[0])
+  for (const p of json.panels)
+    for (const t of p.targets ?? [])
+      for (const m of t.expr.matchAll(/strata_[a-z0-9_]+/g)) names.add(m[0])
   return [...names]
 }
 
 describe('Prometheus recipe and Grafana dashboard', () => {
   it('every metric the dashboard queries is one Strata emits through the Prometheus exporter', async () => {
     const exporter = new PrometheusExporter({ preventServerStart: true })
-    const meterProvider = new MeterProvider({ readers: [exporter as unknown as MetricReader] })
+    const meterProvider = new MeterProvider({ readers: [exporter] })
     const clock = createFakeClock()
     const hub = new MemoryBusHub()
     const make = () =>
@@ -47,7 +53,9 @@ describe('Prometheus recipe and Grafana dashboard', () => {
     })
     const { resourceMetrics } = await exporter.collect()
     const text = new PrometheusSerializer().serialize(resourceMetrics)
-    const emitted = new Set([...text.matchAll(/^([a-zA-Z_:][a-zA-Z0-9_:]*)[{ ]/gm)].map((m) => m[1]))
+    const emitted = new Set(
+      [...text.matchAll(/^([a-zA-Z_:][a-zA-Z0-9_:]*)[{ ]/gm)].map((m) => m[1]),
+    )
     const names = queried()
     expect(names.length).toBeGreaterThanOrEqual(8)
     expect(names.filter((n) => !emitted.has(n))).toEqual([])
