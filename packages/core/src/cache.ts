@@ -18,6 +18,8 @@ import { Repository, type RepositoryHost, type RepositoryOptions } from './repos
 import { warm, type WarmOptions, type WarmResult } from './warm.js'
 
 const engines = new WeakMap<Cache, Engine>()
+/** What "forever" means for an entry: 100 years. */
+const FOREVER = 100 * 365 * 86_400_000
 
 /** @internal the engine behind a cache (for `@strata/core/testing`). */
 export function engineOf(cache: Cache): Engine {
@@ -87,6 +89,39 @@ export class Cache {
     const hit = this.#l1 ? this.#l1.serve('get', this.#ns, k, false) : NONE
     if (hit !== NONE) return hit as V
     return this.#getSlow(k) as V | undefined
+  }
+
+  /** `get`, with `defaultValue` for a miss (nothing is stored). */
+  async getOr<V>(key: string, defaultValue: V): Promise<V> {
+    const v = await this.get<V>(key)
+    return v === undefined ? defaultValue : v
+  }
+
+  /** Whether a fresh value is cached (a cached "not found", `null`, counts as present). */
+  async has(key: string): Promise<boolean> {
+    return (await this.get(key)) !== undefined
+  }
+
+  /** `!has(key)`. */
+  async missing(key: string): Promise<boolean> {
+    return (await this.get(key)) === undefined
+  }
+
+  /** The fresh value (or `undefined`), then the key deleted everywhere. */
+  async pull<V = unknown>(key: string): Promise<V | undefined> {
+    const v = await this.get<V>(key)
+    await this.delete(key)
+    return v
+  }
+
+  /** `set` with a TTL of 100 years (every Strata entry has one). */
+  setForever(key: string, value: unknown, options?: EntryOptions): Promise<void> {
+    return this.set(key, value, { ...options, ttl: FOREVER })
+  }
+
+  /** `getOrSet` whose loaded value lives 100 years. */
+  getOrSetForever<V>(key: string, loader: Loader<V>, options?: EntryOptions): Promise<V> {
+    return this.getOrSet(key, loader, { ...options, ttl: FOREVER })
   }
 
   #getSlow(k: string): Promise<unknown> {

@@ -1,0 +1,35 @@
+import { createCache, memoryL2 } from '@strata/core'
+import { createFakeClock } from '@strata/core/testing'
+import { memoryL1 } from '@strata/l1-memory'
+import { describe, expect, it } from 'vitest'
+
+describe('small conveniences (what BentoCache users reach for)', () => {
+  it('has / missing / getOr / pull', async () => {
+    const cache = createCache({ l1: memoryL1(), l2: memoryL2() })
+    expect(await cache.has('a')).toBe(false)
+    expect(await cache.missing('a')).toBe(true)
+    expect(await cache.getOr('a', 'fallback')).toBe('fallback')
+    expect(await cache.has('a')).toBe(false) // getOr stores nothing
+    await cache.set('a', 1)
+    expect(await cache.has('a')).toBe(true)
+    expect(await cache.getOr('a', 'fallback')).toBe(1)
+    expect(await cache.pull('a')).toBe(1)
+    expect(await cache.has('a')).toBe(false)
+    await cache.getOrSet('nf', () => null)
+    expect(await cache.has('nf')).toBe(true) // a cached "not found" is present
+    await cache.close()
+  })
+
+  it('setForever / getOrSetForever outlive the default TTL by years', async () => {
+    const clock = createFakeClock()
+    const cache = createCache({ clock, l2: memoryL2({ clock }), ttl: 1_000 })
+    await cache.set('short', 1)
+    await cache.setForever('f', 'x')
+    expect(await cache.getOrSetForever('g', () => 'y')).toBe('y')
+    clock.advance(10 * 365 * 86_400_000)
+    expect(await cache.get('short')).toBeUndefined()
+    expect(await cache.get('f')).toBe('x')
+    expect(await cache.getOrSet('g', () => 'reloaded')).toBe('y')
+    await cache.close()
+  })
+})
