@@ -8,6 +8,8 @@ export interface CacheEvents {
   miss: { key: string }
   stale: { key: string; reason: 'loader-error' | 'soft-timeout' | 'hard-timeout' }
   set: { key: string }
+  /** A loaded value was stored (a fill after a miss; `l2`: whether L2 took it). */
+  fill: { key: string; l2: boolean }
   delete: { keys: readonly string[] }
   evict: { key: string; reason: EvictionReason }
   error: { error: CacheError; operation: string; key?: string | undefined }
@@ -30,6 +32,7 @@ export class Emitter {
     miss: false,
     stale: false,
     set: false,
+    fill: false,
     delete: false,
     evict: false,
     error: false,

@@ -33,3 +33,21 @@ describe('small conveniences (what BentoCache users reach for)', () => {
     await cache.close()
   })
 })
+
+describe('the fill event', () => {
+  it('fires once per stored load (with whether L2 took it), not on hits or writes', async () => {
+    const cache = createCache({ l1: memoryL1(), l2: memoryL2() })
+    const fills: { key: string; l2: boolean }[] = []
+    cache.on('fill', (e) => fills.push(e))
+    await cache.getOrSet('a', () => 1)
+    await cache.getOrSet('a', () => 2)
+    await cache.set('b', 1)
+    await cache.getOrSetMany(['c', 'd'], () => new Map([['c', 3]]))
+    expect(fills).toEqual([
+      { key: 'strata::a', l2: true },
+      { key: 'strata::c', l2: true },
+      { key: 'strata::d', l2: true },
+    ])
+    await cache.close()
+  })
+})

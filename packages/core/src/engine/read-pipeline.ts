@@ -371,8 +371,13 @@ export class ReadPipeline {
     for (const f of fills) {
       const flight = job.flights[f.j] as Flight
       // A revoked lease means a write overtook this load: the value must not be served from L1 either.
-      if (results[f.j] !== 'revoked')
+      if (results[f.j] !== 'revoked') {
         this.#l1?.fill(job.keys[f.j] as string, f.entry, flight.start, job.p, true)
+        if (s.events.has.fill) {
+          const key = s.keys.fullOf(job.keys[f.j] as string)
+          s.events.emit('fill', { key, l2: results[f.j] === 'stored' })
+        }
+      }
       flight.settle({ entry: f.entry, tier: 'loader', stale: false })
     }
   }
