@@ -8,7 +8,9 @@ import {
   type Provider,
 } from '@nestjs/common'
 import {
+  CacheError,
   createCache,
+  errors,
   invalidOption,
   type Cache,
   type CacheHealth,
@@ -175,11 +177,18 @@ export function Cached(options: {
         typeof options.key === 'function'
           ? (options.key as (...a: unknown[]) => string)(...args)
           : options.key
-      return cacheFor('@Cached').getOrSet(key, () => original.apply(this, args), {
-        ttl: options.ttl,
-        tags: options.tags,
-        grace: options.grace,
-      })
+      return cacheFor('@Cached')
+        .getOrSet(key, () => original.apply(this, args), {
+          ttl: options.ttl,
+          tags: options.tags,
+          grace: options.grace,
+        })
+        .catch((err: unknown) => {
+          // The method's own exception (a NotFoundException, …) reaches Nest unchanged.
+          throw CacheError.is(err, errors.E_LOADER_ERROR) && err.cause !== undefined
+            ? err.cause
+            : err
+        })
     }
     ;(descriptor as PropertyDescriptor).value = wrapped
     return descriptor
