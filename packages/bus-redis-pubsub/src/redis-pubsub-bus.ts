@@ -86,6 +86,7 @@ export class RedisPubSubBus implements BusDriver {
   #sub: Redis | undefined
   #pub: Client | undefined
   #ownsPub = false
+  #lastError: string | undefined
   #cluster: Cluster | undefined
   /** On Cluster: the primary that owns the channel's slot (where run_id is read). */
   #owner: { host: string; port: number } | undefined
@@ -255,7 +256,9 @@ export class RedisPubSubBus implements BusDriver {
         timer = setTimeout(
           () =>
             reject(
-              new Error(`[bus-redis-pubsub] ${what}: no answer within ${this.#startTimeout} ms`),
+              new Error(
+                `[bus-redis-pubsub] ${what}: no answer within ${this.#startTimeout} ms${this.#lastError ? ` (connection: ${this.#lastError})` : ''}`,
+              ),
             ),
           Math.max(0, deadline - Date.now()),
         )
@@ -265,7 +268,9 @@ export class RedisPubSubBus implements BusDriver {
   }
 
   #wire(sub: Redis, pub: Client): void {
-    sub.on('error', () => undefined)
+    // Kept so a start that times out can say why (a refused TLS certificate, …).
+    sub.on('error', (err: Error) => (this.#lastError = err.message))
+    sub.on('ready', () => (this.#lastError = undefined))
     if (this.#ownsPub) pub.on('error', () => undefined)
     const onBuffer = (channel: Buffer | string, payload: Buffer) => {
       if (channel.toString() === this.#channel) this.#receive(payload)

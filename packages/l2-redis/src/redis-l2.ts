@@ -97,13 +97,22 @@ const nextToken = () => `${TOKEN_PREFIX}${(++tokenSeq).toString(36)}`
  * interval timer sweeps (every quarter of the timeout), so a deadline fires between
  * 1× and 1.25× `commandTimeout`.
  */
+/** " (connection: …)" when the connection's last error is known. */
+export function connectionNote(cause: string | undefined): string {
+  return cause ? ` (connection: ${cause})` : ''
+}
+
 class Deadlines {
   readonly #pending = new Set<{ at: number; reject: (e: unknown) => void; what: string }>()
   readonly #timeout: number
   #timer: ReturnType<typeof setInterval> | undefined
 
-  constructor(timeout: number) {
+  readonly #cause: () => string | undefined
+
+  /** `cause`: why the connection last failed, if it did (a refused TLS certificate, …). */
+  constructor(timeout: number, cause: () => string | undefined = () => undefined) {
     this.#timeout = timeout
+    this.#cause = cause
   }
 
   /**
@@ -159,7 +168,7 @@ class Deadlines {
       e.reject(
         new CacheError(
           errors.E_L2_TIMEOUT,
-          `[l2-redis] ${e.what} did not answer within ${this.#timeout} ms`,
+          `[l2-redis] ${e.what} did not answer within ${this.#timeout} ms${connectionNote(this.#cause())}`,
         ),
       )
     }
@@ -193,6 +202,7 @@ export class RedisL2 implements L2Driver {
   readonly locks: L2Locks
   readonly hotSet: RedisHotSet
   #log: Logger = silentLogger
+  #connectionError: string | undefined
   readonly breaker: Breaker
   readonly #owned: boolean
   readonly #timeout: number
@@ -234,7 +244,7 @@ export class RedisL2 implements L2Driver {
     }
     this.#leaseTtl = toMs(options.leaseTtl, 'leaseTtl', 'l2-redis') ?? 30_000
     if (this.#leaseTtl <= 0) throw invalidOption('l2-redis', 'leaseTtl', 'must be greater than 0')
-    this.#deadlines = new Deadlines(this.#timeout)
+    this.#deadlines = new Deadlines(this.#timeout, () => this.#connectionError)
     const codec = options.codec ?? 'msgpack'
     if (codec === 'msgpack') this.codec = msgpackCodec({ maxBytes: this.#maxValueBytes })
     else if (codec === 'json') this.codec = jsonCodecReadingMsgpack()
@@ -281,8 +291,12 @@ export class RedisL2 implements L2Driver {
     this.#isCluster = this.client instanceof Cluster
     if (this.client.status === 'ready') this.#wasReady = true
     else this.client.once('ready', this.#onReady)
-    // Errors surface through command rejections; an unhandled 'error' event would crash.
-    if (this.#owned) this.client.on('error', () => undefined)
+    // Errors surface through command rejections (an unhandled 'error' event would crash);
+    // the last one is kept so a timeout can say why the connection is not there.
+    if (this.#owned) {
+      this.client.on('error', (err: Error) => (this.#connectionError = err.message))
+      this.client.on('ready', () => (this.#connectionError = undefined))
+    }
     this.breaker = new Breaker(options.breaker ?? {})
     this.breaker.onChange = (state) => {
       const log = this.#log
