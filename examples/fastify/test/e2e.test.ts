@@ -1,6 +1,6 @@
-import { fork, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { startRedis, waitFor, type RedisHandle } from '@strata/testing'
+import { forkService, startRedis, waitFor, type RedisHandle } from '@strata/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 // The compiled server (turbo builds before tests), started as real replica processes.
@@ -16,17 +16,7 @@ afterAll(async () => {
   await redis.stop()
 })
 
-function replica(): Promise<string> {
-  const child = fork(SERVER, [], {
-    env: { ...process.env, REDIS_URL: redis.url, PORT: '0' },
-    stdio: 'ignore',
-  })
-  replicas.push(child)
-  return new Promise((resolve, reject) => {
-    child.once('message', (m: { port: number }) => resolve(`http://127.0.0.1:${m.port}`))
-    child.once('exit', (code) => reject(new Error(`replica exited (${String(code)})`)))
-  })
-}
+const replica = () => forkService(SERVER, redis.url, replicas)
 
 describe('the Fastify example: two replicas on real Redis', () => {
   it('a PUT on one replica is served by the other; 404 for unknown ids; health route', async () => {

@@ -1,7 +1,7 @@
-import { fork, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { startRedis, waitFor, type RedisHandle } from '@strata/testing'
+import { forkService, startRedis, waitFor, type RedisHandle } from '@strata/testing'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
@@ -18,17 +18,7 @@ afterAll(async () => {
   await redis.stop()
 })
 
-function replica(): Promise<string> {
-  const child = fork(MAIN, [], {
-    env: { ...process.env, REDIS_URL: redis.url, PORT: '0' },
-    stdio: 'ignore',
-  })
-  replicas.push(child)
-  return new Promise((resolve, reject) => {
-    child.once('message', (m: { port: number }) => resolve(`http://127.0.0.1:${m.port}`))
-    child.once('exit', (code) => reject(new Error(`replica exited (${String(code)})`)))
-  })
-}
+const replica = () => forkService(MAIN, redis.url, replicas)
 
 describe('the NestJS example (compiled to CommonJS): two replicas on real Redis', () => {
   it('is CommonJS; @Cached / @CacheEvict across replicas; CACHE_MANAGER; health', async () => {

@@ -93,3 +93,24 @@ export function serveParent(
     })()
   })
 }
+
+/**
+ * Starts an HTTP service script as a replica process (`REDIS_URL`, `PORT=0` in its
+ * environment) and resolves with its base URL once it sends `{ port }`. The process is
+ * added to `into` so the caller can kill it.
+ */
+export function forkService(
+  script: string,
+  redisUrl: string,
+  into: ChildProcess[],
+): Promise<string> {
+  const child = fork(script, [], {
+    env: { ...process.env, REDIS_URL: redisUrl, PORT: '0' },
+    stdio: 'ignore',
+  })
+  into.push(child)
+  return new Promise((resolve, reject) => {
+    child.once('message', (m: { port: number }) => resolve(`http://127.0.0.1:${m.port}`))
+    child.once('exit', (code) => reject(new Error(`[testing] service exited (${String(code)})`)))
+  })
+}

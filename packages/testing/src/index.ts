@@ -7,5 +7,5 @@ export {
 export { startRedisCluster, type RedisClusterHandle } from './cluster.js'
 export { sweepStaleServers } from './redis-server.js'
 export { findFreePort, ping, waitFor } from './net.js'
-export { spawnChild, serveParent, type ChildHandle } from './child.js'
+export { spawnChild, serveParent, forkService, type ChildHandle } from './child.js'
 export { commandstats } from './commandstats.js'
