@@ -199,8 +199,13 @@ export class Cache {
 
   /** Writes L2, then the local L1, then tells every replica to drop its copy (see the write pipeline). */
   async set(key: string, value: unknown, options?: EntryOptions): Promise<void> {
+    return this.#set(key, value, options)
+  }
+
+  /** `set`, with a repository's persist step when there is one. */
+  #set(key: string, value: unknown, options?: EntryOptions, persist?: Persist): Promise<void> {
     const k = this.#key(key)
-    return this.#op('set', k, 1, () => this.#write().set([{ k, value, options }]))
+    return this.#op('set', k, 1, () => this.#write().set([{ k, value, options }], persist))
   }
 
   async setMany(items: readonly SetManyItem<unknown>[]): Promise<void> {
@@ -215,8 +220,13 @@ export class Cache {
   }
 
   async delete(key: string): Promise<void> {
+    return this.#delete(key)
+  }
+
+  /** `delete`, with a repository's persist step when there is one. */
+  #delete(key: string, persist?: Persist): Promise<void> {
     const k = this.#key(key)
-    return this.#op('delete', k, 1, () => this.#write().delete([k]))
+    return this.#op('delete', k, 1, () => this.#write().delete([k], persist))
   }
 
   /** Deletes in L2 and L1 and tells every replica; one bus message for all keys. */
@@ -269,14 +279,8 @@ export class Cache {
     return {
       getOrSet: (id, loader, o) => this.getOrSet(id, loader, o),
       getOrSetMany: (ids, loader, o) => this.getOrSetMany(ids, loader, o),
-      set: (id: string, value: unknown, options: EntryOptions, persist: Persist) => {
-        const k = this.#key(id)
-        return this.#op('set', k, 1, () => this.#write().set([{ k, value, options }], persist))
-      },
-      delete: (id: string, persist: Persist) => {
-        const k = this.#key(id)
-        return this.#op('delete', k, 1, () => this.#write().delete([k], persist))
-      },
+      set: (id, value, options, persist) => this.#set(id, value, options, persist),
+      delete: (id, persist) => this.#delete(id, persist),
       prefix: s.o.prefix,
       fullKey: (id: string) => s.keys.fullOf(this.#key(id)),
       codec: e.l2?.driver.codec ?? jsonCodec,

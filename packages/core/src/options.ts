@@ -3,7 +3,7 @@ import type { BusDriver, Clock, L1Driver, L2Driver } from './contracts.js'
 import { toMs, type Duration } from './duration.js'
 import { CacheError, errors, invalidOption } from './errors.js'
 import type { TelemetryOptions } from './telemetry.js'
-import { isLogger, silentLogger, type Logger } from './logger.js'
+import { resolveLogger, type Logger } from './logger.js'
 import {
   resolveHotSet,
   type HotSetOptions,
@@ -410,16 +410,4 @@ export function resolveCall(base: ResolvedOptions, o: EntryOptions | undefined):
     hard,
     distributedLock,
   }
-}
-
-function resolveLogger(logger: unknown, name: string): Logger {
-  if (logger === undefined) return silentLogger
-  if (!isLogger(logger)) {
-    throw invalidOption(
-      'core',
-      'logger',
-      'must have child, debug, info, warn and error methods (pino-compatible)',
-    )
-  }
-  return logger.child({ lib: 'strata', cache: name })
 }

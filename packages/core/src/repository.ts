@@ -6,7 +6,13 @@ import { CacheError, errors, invalidOption } from './errors.js'
 import type { LoaderContext } from './engine/loader.js'
 import type { Persist } from './engine/writes.js'
 import type { EntryOptions } from './options.js'
-import type { Persistence, WriteBehind, WriteBehindQueue, WriteQueueStats } from './write-behind.js'
+import type {
+  Persistence,
+  WriteBehind,
+  WriteBehindQueue,
+  WriteOp,
+  WriteQueueStats,
+} from './write-behind.js'
 
 export interface RepositoryOptions<V> extends EntryOptions, Persistence<V> {
   /** Read-through: loads one id on a miss in every tier. Return `null` for "not found". */
@@ -134,25 +140,13 @@ export class Repository<V> {
 
   /** Persists (now or durably queued, by the `write` option) and updates every replica's cache. */
   async set(id: string, value: V): Promise<void> {
-    const queue = this.#queue
-    if (!queue) {
-      const save = this.#o.save ?? this.#saveOneOfMany()
-      return this.#host.set(id, value, this.#entry, async (version) => {
-        await this.#guard?.add([id])
-        await this.#source('save', id, () => save(id, value, { version }))
-      })
-    }
-    return this.#behind(
+    const save = this.#o.save ?? this.#saveOneOfMany()
+    return this.#write(
       id,
-      this.#host.set(id, value, this.#entry, async () => {
-        // The id joins the guard's filter before any replica can hear of the write.
-        await this.#guard?.add([id])
-        const { version, queued } = await this.#enqueue(queue, id, 'set', value)
-        if (queued) return
-        // The queue is full and falls back to write-through, with a version from the queue.
-        const save = this.#o.save ?? this.#saveOneOfMany()
-        await this.#source('save', id, () => save(id, value, { version }))
-      }),
+      'set',
+      value,
+      (version) => this.#source('save', id, () => save(id, value, { version })),
+      (persist) => this.#host.set(id, value, this.#entry, persist),
     )
   }
 
@@ -162,23 +156,43 @@ export class Repository<V> {
     if (!remove) {
       throw new CacheError(errors.E_UNSUPPORTED, `[core] repository "${this.name}" has no remove()`)
     }
-    const queue = this.#queue
-    if (!queue) {
-      return this.#host.delete(id, (version) =>
-        this.#source('remove', id, () => remove(id, { version })),
-      )
-    }
-    return this.#behind(
+    return this.#write(
       id,
-      this.#host.delete(id, async () => {
-        const { version, queued } = await this.#enqueue(queue, id, 'delete', null)
-        if (!queued) await this.#source('remove', id, () => remove(id, { version }))
-      }),
+      'delete',
+      null,
+      (version) => this.#source('remove', id, () => remove(id, { version })),
+      (persist) => this.#host.delete(id, persist),
     )
   }
 
+  /**
+   * The one repository write: inside the write pipeline, its persist step adds a set's id
+   * to the guard (before any replica can hear of it), then calls the source now
+   * (write-through) or enqueues durably (write-behind; the source only when the full
+   * queue falls back to write-through, with the queue's version).
+   */
+  #write(
+    id: string,
+    op: WriteOp,
+    value: unknown,
+    toSource: Persist,
+    pipeline: (persist: Persist) => Promise<void>,
+  ): Promise<void> {
+    const queue = this.#queue
+    const persist: Persist = async (version) => {
+      if (op === 'set') await this.#guard?.add([id])
+      if (queue) {
+        const queued = await this.#enqueue(queue, id, op, value)
+        if (queued.queued) return
+        version = queued.version
+      }
+      await toSource(version)
+    }
+    return queue ? this.#behind(id, pipeline(persist)) : pipeline(persist)
+  }
+
   /** Enqueues; an enqueue that failed without a definite answer may still land. */
-  async #enqueue(queue: WriteBehindQueue, id: string, op: 'set' | 'delete', value: unknown) {
+  async #enqueue(queue: WriteBehindQueue, id: string, op: WriteOp, value: unknown) {
     try {
       return await queue.enqueue(id, op, value)
     } catch (err) {
