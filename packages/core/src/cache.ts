@@ -3,13 +3,8 @@ import { CacheError, errors, invalidOption } from './errors.js'
 import { untilAborted } from './deadline.js'
 import type { CacheEventName, CacheStats, Listener } from './events.js'
 import { l1Key, namespacePath } from './engine/keys.js'
-import {
-  assertTags,
-  resolveOptions,
-  type CacheOptions,
-  type EntryOptions,
-  type SetManyItem,
-} from './options.js'
+import { resolveOptions, type CacheOptions } from './options.js'
+import { assertTags, type EntryOptions, type GetOptions, type SetManyItem } from './call.js'
 import type { Probe } from './telemetry.js'
 import type { CacheHealth } from './health.js'
 import { jsonCodec } from './codec.js'
@@ -83,18 +78,22 @@ export class Cache {
     return l1Key(this.#kp, key, this.#max, this.#keys)
   }
 
-  /** The fresh value, or `undefined`. Never calls a loader. */
-  async get<V = unknown>(key: string): Promise<V | undefined> {
+  /**
+   * The fresh value, or `undefined` (or `defaultValue`). Never calls a loader. With
+   * `allowStale`, a value within grace is returned when there is no fresh one.
+   */
+  async get<V = unknown>(key: string, options?: GetOptions<V>): Promise<V | undefined> {
     const k = this.#key(key)
     const hit = this.#l1 ? this.#l1.serve('get', this.#ns, k, false) : NONE
     if (hit !== NONE) return hit as V
-    return this.#getSlow(k) as V | undefined
+    if (options === undefined) return this.#getSlow(k, false) as V | undefined
+    const v = (await this.#getSlow(k, options.allowStale === true)) as V | undefined
+    return v === undefined ? options.defaultValue : v
   }
 
   /** `get`, with `defaultValue` for a miss (nothing is stored). */
   async getOr<V>(key: string, defaultValue: V): Promise<V> {
-    const v = await this.get<V>(key)
-    return v === undefined ? defaultValue : v
+    return (await this.get<V>(key, { defaultValue })) as V
   }
 
   /** Whether a fresh value is cached (a cached "not found", `null`, counts as present). */
@@ -124,9 +123,9 @@ export class Cache {
     return this.getOrSet(key, loader, { ...options, ttl: FOREVER })
   }
 
-  #getSlow(k: string): Promise<unknown> {
+  #getSlow(k: string, allowStale: boolean): Promise<unknown> {
     this.#s.assertOpen()
-    return this.#op('get', k, undefined, (p) => this.#e.reads.steps.getOne(k, p))
+    return this.#op('get', k, undefined, (p) => this.#e.reads.steps.getOne(k, p, allowStale))
   }
 
   /**
@@ -155,7 +154,7 @@ export class Cache {
   async #getOrSet<V>(key: string, loader: Loader<V>, options?: EntryOptions): Promise<V> {
     const k = this.#key(key)
     const l1 = this.#l1
-    const hit = l1 ? l1.serve('getOrSet', this.#ns, k, true) : NONE
+    const hit = l1 && options?.forceFresh !== true ? l1.serve('getOrSet', this.#ns, k, true) : NONE
     if (hit === NONE) return this.#getOrSetSlow(k, key, loader as Loader<unknown>, options) as V
     if (l1?.refreshDue) this.#e.reads.refreshDue(k, key, loader as Loader<unknown>, options)
     return hit as V
@@ -236,6 +235,16 @@ export class Cache {
   }
 
   /**
+   * Logical expiry: the key is stale everywhere from now on (every replica's next read
+   * loads it), but its value is kept for its grace, to be served if that load fails or
+   * is slow (fail-safe, `get(key, { allowStale })`). An entry without grace is deleted.
+   */
+  async expire(key: string): Promise<void> {
+    const k = this.#key(key)
+    return this.#op('expire', k, 1, () => this.#write().expire([k]))
+  }
+
+  /**
    * Every entry carrying one of `tags` becomes a miss on its next read, in every tier and
    * on every replica. No key is scanned: L2 keeps a version per tag and entries record
    * the versions they were written under. Tags are scoped by the cache prefix.
@@ -304,7 +313,7 @@ export class Cache {
     return this.#e.stats()
   }
 
-  /** `ok` / `degraded` / `down` with the L2 breaker and PING, bus state, repairs, write queues (docs/operations.md#health). */
+  /** `ok` / `degraded` / `down` with the L2 breaker and PING, bus state, repairs, write queues (docs/health-and-logging.md#health). */
   health(): Promise<CacheHealth> {
     return this.#e.health()
   }

@@ -129,6 +129,12 @@ export interface L2Leases {
   leaseMany(keys: readonly string[]): Promise<string[]>
   /** Writes each item only while its lease is valid; resolves, per item, whether it was written. */
   fillMany(items: readonly L2FillItem[]): Promise<boolean[]>
+  /**
+   * Optional: `fillMany`, and each written item's lease ends with the write, so loads
+   * that shared the token can no longer fill (`expire` rewrites an entry this way: a load
+   * that began before it must not overwrite it). Without it core uses `fillMany`.
+   */
+  replaceMany?(items: readonly L2FillItem[]): Promise<boolean[]>
 }
 
 /**

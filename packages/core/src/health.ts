@@ -1,7 +1,7 @@
 import type { BusState, L2Health } from './contracts.js'
 
 /**
- * `cache.health()`. What the states mean for staleness (docs/operations.md#health):
+ * `cache.health()`. What the states mean for staleness (docs/health-and-logging.md#health):
  *
  * - `ok`: L2 answers, the bus is connected, nothing to repair: a write elsewhere reaches
  *   this replica's L1 within the bus propagation bound.

@@ -1,6 +1,7 @@
 export { createCache, Cache } from './cache.js'
 export type { LoaderContext, Loader, BatchLoader, EngineHooks } from './engine/index.js'
-export type { CacheOptions, EntryOptions, TimeoutOptions, SetManyItem } from './options.js'
+export type { CacheOptions, TimeoutOptions } from './options.js'
+export type { EntryOptions, GetOptions, SetManyItem } from './call.js'
 export { Repository, type RepositoryOptions, type RepositoryStats } from './repository.js'
 export type { WarmOptions, WarmResult } from './warm.js'
 export type { HotSetOptions, WarmStartOptions } from './engine/hot-set.js'
@@ -20,7 +21,7 @@ export { toMs, type Duration } from './duration.js'
 export { withDeadline } from './deadline.js'
 export { silentLogger, type Logger } from './logger.js'
 export type { CacheHealth } from './health.js'
-export { defineScripts, type ScriptHost } from './scripts.js'
+export { defineScripts, ioredisKind, type ScriptHost } from './scripts.js'
 export { systemClock } from './clock.js'
 export {
   INSTRUMENTATION_NAME,

@@ -129,32 +129,6 @@ export interface ResolvedOptions {
   logger: Logger
 }
 
-/** Per-call options of `getOrSet` / `set`. */
-export interface EntryOptions {
-  ttl?: Duration
-  l1Ttl?: Duration
-  grace?: Duration
-  negativeTtl?: Duration
-  tags?: readonly string[]
-  timeouts?: TimeoutOptions
-  distributedLock?: boolean
-  /**
-   * Reads (`getOrSet`, `getOrSetMany`): aborting it rejects this caller's wait with
-   * `E_ABORTED`; the load other callers share goes on and its result is cached. Ignored by writes.
-   */
-  signal?: AbortSignal
-}
-
-/** One item of `setMany`. */
-export interface SetManyItem<V> {
-  key: string
-  value: V
-  options?: EntryOptions
-}
-
-/** Shared by every entry without tags (no per-entry empty array). */
-export const NO_TAGS: readonly string[] = Object.freeze([])
-
 export const PREFIX_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/
 
 function fraction(
@@ -215,7 +189,7 @@ export const DEFAULTS = {
 } as const
 
 /** `null` is never a value for an option: refused naming it (undefined means "the default"). */
-function rejectNulls(o: object, path: string): void {
+export function rejectNulls(o: object, path: string): void {
   for (const [k, v] of Object.entries(o)) {
     if (v === null)
       throw invalidOption('core', `${path}${k}`, 'must not be null (leave it out for the default)')
@@ -326,88 +300,4 @@ function resolveTelemetry(t: boolean | TelemetryOptions | undefined): false | Te
     )
   }
   return t
-}
-
-/** Tags, wherever they are given: an array of non-empty strings of at most 256 characters. */
-export function assertTags(tags: unknown): asserts tags is readonly string[] {
-  if (
-    !Array.isArray(tags) ||
-    !(tags as readonly unknown[]).every(
-      (t) => typeof t === 'string' && t.length > 0 && t.length <= 256,
-    )
-  ) {
-    throw invalidOption(
-      'core',
-      'tags',
-      'must be an array of non-empty strings of at most 256 characters',
-    )
-  }
-}
-
-/** Per-call options merged over the cache defaults. Only built on the slow path. */
-export interface CallPolicy {
-  ttl: number
-  l1Ttl: number
-  grace: number
-  negativeTtl: number | undefined
-  tags: readonly string[]
-  soft: number
-  hard: number
-  distributedLock: boolean
-}
-
-function defaultPolicy(base: ResolvedOptions): CallPolicy {
-  return Object.freeze({
-    ttl: base.ttl,
-    l1Ttl: base.l1Ttl,
-    grace: base.grace,
-    negativeTtl: base.negativeTtl,
-    tags: NO_TAGS,
-    soft: base.soft,
-    hard: base.hard,
-    distributedLock: base.distributedLock,
-  })
-}
-
-/** The policy of calls without options, built once per cache (it is never mutated). */
-const defaultPolicies = new WeakMap<ResolvedOptions, CallPolicy>()
-
-export function resolveCall(base: ResolvedOptions, o: EntryOptions | undefined): CallPolicy {
-  if (o !== undefined && (typeof o !== 'object' || (o as EntryOptions | null) === null))
-    throw invalidOption('core', 'options', 'must be an object')
-  if (o === undefined) {
-    let p = defaultPolicies.get(base)
-    if (p === undefined) defaultPolicies.set(base, (p = defaultPolicy(base)))
-    return p
-  }
-  const ttl = toMs(o.ttl, 'ttl') ?? base.ttl
-  if (ttl <= 0) throw invalidOption('core', 'ttl', 'must be greater than 0')
-  const tags = o.tags === undefined || o.tags.length === 0 ? NO_TAGS : o.tags
-  assertTags(tags)
-  rejectNulls(o, '')
-  if (o.timeouts !== undefined) rejectNulls(o.timeouts, 'timeouts.')
-  const distributedLock = o.distributedLock ?? base.distributedLock
-  if (distributedLock && !base.l2?.locks) {
-    throw invalidOption('core', 'distributedLock', 'needs an `l2` driver with lock support')
-  }
-  const soft = toMs(o.timeouts?.soft, 'timeouts.soft') ?? base.soft
-  const hard = toMs(o.timeouts?.hard, 'timeouts.hard') ?? base.hard
-  // The same rule as at construction, for the merged per-call values.
-  if (soft > 0 && hard > 0 && soft >= hard) {
-    throw invalidOption(
-      'core',
-      'timeouts.soft',
-      `must be shorter than timeouts.hard (${soft} >= ${hard})`,
-    )
-  }
-  return {
-    ttl,
-    l1Ttl: toMs(o.l1Ttl, 'l1Ttl') ?? base.l1Ttl,
-    grace: toMs(o.grace, 'grace') ?? base.grace,
-    negativeTtl: toMs(o.negativeTtl, 'negativeTtl') ?? base.negativeTtl,
-    tags,
-    soft,
-    hard,
-    distributedLock,
-  }
 }

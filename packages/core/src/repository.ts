@@ -5,7 +5,7 @@ import type { WarmOptions, WarmResult } from './warm.js'
 import { CacheError, errors, invalidOption } from './errors.js'
 import type { LoaderContext } from './engine/loader.js'
 import type { Persist } from './engine/writes.js'
-import type { EntryOptions } from './options.js'
+import type { EntryOptions } from './call.js'
 import type {
   Persistence,
   WriteBehind,

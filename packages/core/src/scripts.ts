@@ -24,3 +24,16 @@ export function defineScripts<T>(
   }
   return client as unknown as T
 }
+
+/**
+ * Which ioredis client `value` is, told by shape, not `instanceof`: a project may hold
+ * ioredis 5 and 6 side by side (or two copies of one), and a client built by the other
+ * copy must still be taken as a client, not as connection options. For drivers.
+ */
+export function ioredisKind(value: unknown): 'redis' | 'cluster' | undefined {
+  if (typeof value !== 'object' || value === null) return undefined
+  const c = value as { isCluster?: unknown; duplicate?: unknown; sendCommand?: unknown }
+  if (typeof c.isCluster !== 'boolean' || typeof c.sendCommand !== 'function') return undefined
+  if (typeof c.duplicate !== 'function') return undefined
+  return c.isCluster ? 'cluster' : 'redis'
+}

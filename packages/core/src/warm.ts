@@ -1,6 +1,6 @@
 import { invalidOption } from './errors.js'
 import type { BatchLoader } from './engine/loader.js'
-import type { EntryOptions } from './options.js'
+import type { EntryOptions } from './call.js'
 
 export interface WarmOptions<V = unknown> {
   /** Loads the keys missing from L1 and L2 (one call per batch); keys it leaves out are "not found". */

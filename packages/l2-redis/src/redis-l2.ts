@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto'
 import calculateSlot from 'cluster-key-slot'
 import { RedisHotSet } from './hot-set.js'
-import { Cluster, Redis, type RedisOptions } from 'ioredis'
+import type { Cluster } from 'ioredis'
+import { Redis, type RedisOptions } from 'ioredis'
 import {
   CacheError,
   errors,
   invalidOption,
+  ioredisKind,
   silentLogger,
   toMs,
   type Codec,
@@ -28,6 +30,7 @@ import {
   FILL_MANY_WITH_LEASE,
   GET_MANY_WITH_LEASE,
   LEASE_MANY,
+  REPLACE_MANY_WITH_LEASE,
   RELEASE_LOCK,
   TAG_VERSIONS,
   type Script,
@@ -260,8 +263,8 @@ export class RedisL2 implements L2Driver {
         'codec',
         `must be 'msgpack', 'json' or a Codec (got ${JSON.stringify(codec)})`,
       )
-    if (redis instanceof Redis || redis instanceof Cluster) {
-      this.client = redis
+    if (ioredisKind(redis) !== undefined) {
+      this.client = redis as Client
       this.#owned = false
     } else if (typeof redis === 'string' || typeof redis === 'object') {
       // Commands issued in the same tick go out in one write (many concurrent misses).
@@ -270,7 +273,9 @@ export class RedisL2 implements L2Driver {
         enableAutoPipelining: options.autoPipelining ?? true,
       }
       this.client =
-        typeof redis === 'string' ? new Redis(redis, own) : new Redis({ ...own, ...redis })
+        typeof redis === 'string'
+          ? new Redis(redis, own)
+          : new Redis({ ...own, ...(redis as RedisOptions) })
       this.#owned = true
     } else {
       throw invalidOption(
@@ -279,8 +284,10 @@ export class RedisL2 implements L2Driver {
         'must be a URL, ioredis options, or an ioredis client',
       )
     }
-    const clientOptions =
-      this.client instanceof Cluster ? this.client.options.redisOptions : this.client.options
+    this.#isCluster = ioredisKind(this.client) === 'cluster'
+    const clientOptions = this.#isCluster
+      ? (this.client as Cluster).options.redisOptions
+      : (this.client as Redis).options
     if (clientOptions?.keyPrefix) {
       throw invalidOption(
         'l2-redis',
@@ -288,7 +295,6 @@ export class RedisL2 implements L2Driver {
         `must not use the ioredis keyPrefix option (got ${JSON.stringify(clientOptions.keyPrefix)}): scripts and SCAN do not apply it; use the cache \`prefix\` instead`,
       )
     }
-    this.#isCluster = this.client instanceof Cluster
     if (this.client.status === 'ready') this.#wasReady = true
     else this.client.once('ready', this.#onReady)
     // Errors surface through command rejections (an unhandled 'error' event would crash);
@@ -307,7 +313,8 @@ export class RedisL2 implements L2Driver {
     this.leases = {
       getManyWithLease: (keys) => this.#getManyWithLease(keys),
       leaseMany: (keys) => this.#leaseMany(keys),
-      fillMany: (items) => this.#fillMany(items),
+      fillMany: (items) => this.#fillMany(items, FILL_MANY_WITH_LEASE),
+      replaceMany: (items) => this.#fillMany(items, REPLACE_MANY_WITH_LEASE),
     }
     this.tags = {
       versions: (tags) => this.#tagVersions(tags),
@@ -507,13 +514,13 @@ export class RedisL2 implements L2Driver {
 
   // -------------------------------------------------------------- writes
 
-  #fillMany(items: readonly L2FillItem[]): Promise<boolean[]> {
+  #fillMany(items: readonly L2FillItem[], fill: Script): Promise<boolean[]> {
     for (const i of items) this.#checkSize(i.key, i.value)
     const keyed = items.map((item) => ({ ...item, key: RedisL2.valueKey(item.key) }))
     return this.#perSlot(keyed, 'fill', async (c, group) => {
       const r = (await this.#evalsha(
         c,
-        FILL_MANY_WITH_LEASE,
+        fill,
         group.flatMap((g) => [g.key, `${g.key}:lease`]),
         group.flatMap((g) => [
           g.token,
@@ -587,8 +594,9 @@ export class RedisL2 implements L2Driver {
   /** SCAN + UNLINK on every primary; touches only keys under the prefix. Not bounded by commandTimeout per se: each round trip is. */
   async clear(prefix: string): Promise<void> {
     const match = `${globEscape(`{${prefix}`)}*`
-    const nodes: Redis[] =
-      this.client instanceof Cluster ? this.client.nodes('master') : [this.client]
+    const nodes: Redis[] = this.#isCluster
+      ? (this.client as Cluster).nodes('master')
+      : [this.client as Redis]
     await Promise.all(
       nodes.map(async (node) => {
         let cursor = '0'

@@ -53,14 +53,16 @@ return out
 /**
  * KEYS: value1, lease1, … (one slot); ARGV: token1, bytes1, ttl1, token2, … Writes each
  * value only while its lease still holds the token (no write or delete since the miss).
- * The lease stays for the other missers that share it. Returns 1/0 per item.
+ * Returns 1/0 per item. `endLease`: the lease ends with the write (`replaceMany`);
+ * otherwise it stays for the other missers that share it.
  */
-export const FILL_MANY_WITH_LEASE = script(`
+function fillScript(endLease: boolean): Script {
+  return script(`
 local out = {}
 for i = 1, #KEYS, 2 do
   local a = ((i - 1) / 2) * 3
   if redis.call('GET', KEYS[i + 1]) == ARGV[a + 1] then
-    redis.call('SET', KEYS[i], ARGV[a + 2], 'PX', ARGV[a + 3])
+    redis.call('SET', KEYS[i], ARGV[a + 2], 'PX', ARGV[a + 3])${endLease ? "\n    redis.call('DEL', KEYS[i + 1])" : ''}
     out[#out + 1] = 1
   else
     out[#out + 1] = 0
@@ -68,6 +70,10 @@ for i = 1, #KEYS, 2 do
 end
 return out
 `)
+}
+
+export const FILL_MANY_WITH_LEASE = fillScript(false)
+export const REPLACE_MANY_WITH_LEASE = fillScript(true)
 
 /**
  * KEYS: tag version keys (one slot). Returns each tag's version; a tag with no version

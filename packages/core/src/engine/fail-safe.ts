@@ -1,4 +1,4 @@
-import type { Entry } from '../contracts.js'
+import { L1Record, type Entry } from '../contracts.js'
 import { CacheError, errors } from '../errors.js'
 import type { Flight, Job, Outcome } from './flight.js'
 import type { Shared } from './shared.js'
@@ -10,6 +10,19 @@ export function timeoutError(hard: number): CacheError {
     errors.E_LOADER_TIMEOUT,
     `[core] the loader did not finish within the hard timeout (${hard} ms)`,
   )
+}
+
+/**
+ * One stale value handed to a caller: counted, and the `hit` event says `stale: true`
+ * with the tier the value came from (an L1 copy, or an entry read from L2).
+ */
+export function staleServed(s: Shared, key: string, entry: Entry): void {
+  s.counters.staleServed++
+  if (s.tel.on) s.tel.staleServed()
+  if (s.events.has.hit) {
+    const tier = entry instanceof L1Record ? 'l1' : 'l2'
+    s.events.emit('hit', { key: s.keys.fullOf(key), tier, stale: true })
+  }
 }
 
 /**
@@ -30,10 +43,9 @@ export class FailSafe {
   }
 
   /** Counts and reports one stale value handed out. */
-  served(key: string, reason: StaleReason): void {
+  served(key: string, entry: Entry, reason: StaleReason): void {
     const s = this.#s
-    s.counters.staleServed++
-    if (s.tel.on) s.tel.staleServed()
+    staleServed(s, key, entry)
     if (s.events.has.stale && reason !== 'backoff')
       s.events.emit('stale', { key: s.keys.fullOf(key), reason })
   }
@@ -44,7 +56,7 @@ export class FailSafe {
     const stale = flight.stale
     if (flight.settled || !stale || stale.staleUntil <= this.#s.o.clock.now()) return false
     flight.settle({ entry: stale, tier: 'loader', stale: true })
-    this.served(job.keys[j] as string, reason)
+    this.served(job.keys[j] as string, stale, reason)
     return true
   }
 
@@ -67,7 +79,7 @@ export class FailSafe {
       const timer = clock.setTimeout(() => {
         const stale = flight.stale
         if (stale && stale.staleUntil > clock.now()) {
-          this.served(key, 'hard-timeout')
+          this.served(key, stale, 'hard-timeout')
           resolve({ entry: stale, tier: 'loader', stale: true })
         } else reject(timeoutError(hard))
       }, hard)

@@ -1,5 +1,5 @@
 import type { Entry } from '../contracts.js'
-import type { CallPolicy } from '../options.js'
+import type { CallPolicy } from '../call.js'
 import type { L2Answer } from './l2.js'
 import type { Source } from './loader.js'
 
@@ -72,7 +72,10 @@ export interface Job {
   refreshing: Entry | undefined
   /** L2 answers read before the job started (getOrSet reads before it builds a flight). */
   read: L2Answer[] | undefined
+  /** The hard timeout fired (or the cache closed): nobody waits any more. */
   timedOut: boolean
+  /** The cache closed: a late result is not stored. */
+  closed: boolean
   controller: AbortController | undefined
   /** The loaders' signal, built on first use (AbortController is costly). */
   signal: () => AbortSignal

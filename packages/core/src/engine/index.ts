@@ -182,7 +182,7 @@ export class Engine {
     if (s.events.has.evict) s.events.emit('evict', { key: s.keys.fullOf(key), reason })
   }
 
-  /** See `Cache.health()` and docs/operations.md#health. */
+  /** See `Cache.health()` and docs/health-and-logging.md#health. */
   async health(): Promise<CacheHealth> {
     const s = this.s
     const writeQueues = [...this.writeQueues].map((f) => f())

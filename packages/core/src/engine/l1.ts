@@ -1,5 +1,5 @@
 import { L1Record, type Entry, type L1Driver } from '../contracts.js'
-import type { CallPolicy } from '../options.js'
+import type { CallPolicy } from '../call.js'
 import { HOT_SAMPLE_MASK, type HotSet } from './hot-set.js'
 import type { Shared } from './shared.js'
 

@@ -168,6 +168,27 @@ export class L2Tier {
     idx.forEach((i, j) => ((answers[i] as L2Answer).token = tokens[j]))
   }
 
+  /**
+   * `forceFresh`: entries read fresh took no lease, yet the forced load replacing them
+   * must be guarded like any other fill. Never throws (an error leaves them unleased).
+   */
+  async leaseServed(keys: readonly string[], answers: L2Answer[]): Promise<void> {
+    const leases = this.driver.leases
+    const idx: number[] = []
+    answers.forEach((a, i) => {
+      if (a.token === undefined && a.entry !== undefined) idx.push(i)
+    })
+    if (!leases || idx.length === 0) return
+    const s = this.#s
+    try {
+      const full = idx.map((i) => s.keys.fullOf(keys[i] as string))
+      const tokens = await this.span('lease', () => leases.leaseMany(full))
+      idx.forEach((i, j) => ((answers[i] as L2Answer).token = tokens[j]))
+    } catch (err) {
+      s.l2Failure(err, 'l2.lease', keys.length === 1 ? keys[0] : undefined)
+    }
+  }
+
   /** Entries written under a tag version that is no longer current are misses. */
   async #dropStaleTags(answers: L2Answer[]): Promise<void> {
     const tagged = answers.filter((a) => a.entry !== undefined && a.entry.tags.length > 0)
@@ -184,6 +205,56 @@ export class L2Tier {
       )
         a.entry = undefined
     }
+  }
+
+  /**
+   * `expire`: each key's entry is rewritten as expired now and kept for its grace (an
+   * entry without grace is deleted), through a lease taken BEFORE the read, so a write
+   * landing in between wins, and ended by the rewrite (`replaceMany`), so a load that
+   * began before the expire cannot overwrite it. A key with nothing to keep is deleted
+   * (which revokes its lease too). Returns the entries kept (for this replica's L1). Throws on
+   * L2 errors: the caller then treats the key like a failed write.
+   */
+  async expire(keys: readonly string[]): Promise<(Entry | undefined)[]> {
+    const s = this.#s
+    const l2 = this.driver
+    const full = keys.map((k) => s.keys.fullOf(k))
+    const tokens = l2.leases ? await l2.leases.leaseMany(full) : undefined
+    const raw = await l2.getMany(full)
+    const answers = raw.map((b, i): L2Answer => ({
+      entry: b === undefined ? undefined : this.#decode(keys[i] as string, b),
+      token: tokens?.[i],
+    }))
+    await this.#dropStaleTags(answers)
+    const now = s.o.clock.now()
+    const kept: (Entry | undefined)[] = []
+    const rewrite: number[] = []
+    const drop: string[] = []
+    answers.forEach((a, i) => {
+      const e = a.entry
+      if (e && e.staleUntil > now && e.staleUntil > e.freshUntil) {
+        kept[i] = { ...e, freshUntil: Math.min(e.freshUntil, now) }
+        rewrite.push(i)
+      } else drop.push(full[i] as string) // also revokes the lease of a load begun before
+    })
+    const items = rewrite.map((i) => ({
+      key: full[i] as string,
+      token: answers[i]?.token as string,
+      value: this.encode(keys[i] as string, kept[i] as Entry),
+      ttlMs: (kept[i] as Entry).staleUntil - now,
+    }))
+    if (items.length > 0) {
+      const leases = l2.leases
+      // A refused fill means a write overtook the expire: that newer value stands.
+      const ok = leases
+        ? await (leases.replaceMany ?? leases.fillMany).call(leases, items)
+        : await l2.setMany(items).then(() => items.map(() => true))
+      ok.forEach((stored, j) => {
+        if (!stored) kept[rewrite[j] as number] = undefined
+      })
+    }
+    if (drop.length > 0) await l2.delete(drop)
+    return kept
   }
 
   /** Current L2 versions of `tags` (the driver must never hand out a version twice). Throws on L2 errors. */

@@ -1,7 +1,7 @@
 import type { Entry } from '../contracts.js'
 import { toMs, type Duration } from '../duration.js'
 import { CacheError, errors } from '../errors.js'
-import { NO_TAGS, type CallPolicy } from '../options.js'
+import { NO_TAGS, type CallPolicy } from '../call.js'
 import type { L2Tier } from './l2.js'
 import type { Shared } from './shared.js'
 
@@ -20,6 +20,11 @@ export interface LoaderContext<V = unknown> {
    * versions are read at this call, so an `invalidateTags` after it wins over the value.
    */
   setTags(tags: readonly string[]): void
+  /**
+   * Don't cache this result: the callers get what the loader returns (`return
+   * ctx.skip()` hands them `undefined`), no tier stores it, the next read loads again.
+   */
+  skip(): undefined
 }
 
 export type Loader<V> = (ctx: LoaderContext<V>) => V | Promise<V>
@@ -41,6 +46,8 @@ export interface Loaded {
   ttl: number
   tags: readonly string[]
   versions: Versions
+  /** `ctx.skip()` was called. */
+  skip?: boolean
 }
 
 /**
@@ -104,7 +111,7 @@ export class Loaders {
         loaded.value = await (s.tel.on
           ? s.tel.load(async () => source.loader(ctx))
           : source.loader(ctx))
-        return [loaded.value === undefined ? undefinedValue() : loaded]
+        return [loaded.value === undefined && !loaded.skip ? undefinedValue() : loaded]
       }
       const run = async () => source.loader([...userKeys], { signal: signal() })
       const map = await (s.tel.on ? s.tel.load(run) : run())
@@ -194,6 +201,11 @@ class Context implements LoaderContext {
   setTtl(d: Duration): void {
     const ms = toMs(d, 'ctx.setTtl')
     if (ms !== undefined && ms > 0) this.loaded.ttl = ms
+  }
+
+  skip(): undefined {
+    this.loaded.skip = true
+    return undefined
   }
 
   setTags(t: readonly string[]): void {

@@ -1,6 +1,6 @@
 import type { Entry } from '../contracts.js'
 import { CacheError, errors, invalidOption } from '../errors.js'
-import { resolveCall, type CallPolicy, type EntryOptions } from '../options.js'
+import { resolveCall, type CallPolicy, type EntryOptions } from '../call.js'
 import type { Probe } from '../telemetry.js'
 import type { FailSafe } from './fail-safe.js'
 import { Flight, over, type Job, type Outcome } from './flight.js'
@@ -66,7 +66,10 @@ export class ReadPipeline {
     probe?: Probe,
   ): Promise<unknown[]> {
     const out = new Array<unknown>(keys.length)
-    const missing = this.#l1 ? this.#l1.readMany(keys, out) : keys.map((_, i) => i)
+    const missing =
+      this.#l1 && options?.forceFresh !== true
+        ? this.#l1.readMany(keys, out)
+        : keys.map((_, i) => i)
     if (missing.length === 0) return out
     const outcomes = await this.load(
       missing.map((i) => keys[i] as string),
@@ -97,7 +100,7 @@ export class ReadPipeline {
     const fresh: number[] = []
     keys.forEach((k, i) => {
       if (waits.has(k)) return
-      const joined = this.#join(k, p, probe)
+      const joined = p.forceFresh ? undefined : this.#join(k, p, probe)
       if (joined) waits.set(k, joined)
       else fresh.push(i)
     })
@@ -130,9 +133,10 @@ export class ReadPipeline {
     const s = this.#s
     const p = resolveCall(s.o, options)
     let o: Outcome
-    const joined = this.#join(k, p, probe)
+    // forceFresh joins nobody and reads L2 only for a stale fallback and a lease (in the job).
+    const joined = p.forceFresh ? undefined : this.#join(k, p, probe)
     if (joined) o = await joined
-    else if (!this.#l2) o = await this.#startOne(k, userKey, source, p, undefined)
+    else if (!this.#l2 || p.forceFresh) o = await this.#startOne(k, userKey, source, p, undefined)
     else {
       const start = s.guard.begin(k)
       try {
@@ -180,7 +184,7 @@ export class ReadPipeline {
     }
     const stale = this.#failSafe.backingOff(k)
     if (!stale) return undefined
-    this.#failSafe.served(k, 'backoff')
+    this.#failSafe.served(k, stale, 'backoff')
     return Promise.resolve({ entry: stale, tier: 'loader', stale: true })
   }
 
@@ -239,6 +243,7 @@ export class ReadPipeline {
       refreshing,
       read,
       timedOut: false,
+      closed: false,
       controller: undefined,
       signal: () => (job.controller ??= new AbortController()).signal,
     }
@@ -264,6 +269,7 @@ export class ReadPipeline {
     const err = new CacheError(errors.E_CLOSED, '[core] the cache closed during the load')
     for (const job of this.#running) {
       job.timedOut = true
+      job.closed = true
       ;(job.controller ??= new AbortController()).abort(err)
       for (const f of job.flights) f.fail(err)
     }
@@ -285,7 +291,7 @@ export class ReadPipeline {
         }, p.soft)
       }
       for (const j of todo) this.steps.miss(job.keys[j] as string)
-      if (job.keys.length === 1 && p.distributedLock && this.#l2?.driver.locks)
+      if (job.keys.length === 1 && p.distributedLock && !p.forceFresh && this.#l2?.driver.locks)
         await lockedLoad(job, this.#s, this.#l2, this)
       else await this.loadAndStore(job, todo)
     } finally {
@@ -296,14 +302,18 @@ export class ReadPipeline {
 
   /** L2 with leases on a miss; fresh entries settle their flights. Returns what is still to load. */
   async #readL2(job: Job): Promise<number[]> {
-    const found = job.read ?? (await (this.#l2 as L2Tier).read(job.keys, true))
+    const l2 = this.#l2 as L2Tier
+    const found = job.read ?? (await l2.read(job.keys, true))
+    const force = job.p.forceFresh
+    // forceFresh: what L2 holds is only a stale fallback, and the forced load needs a lease.
+    if (force) await l2.leaseServed(job.keys, found)
     const now = this.#s.o.clock.now()
     const todo: number[] = []
     for (let j = 0; j < job.keys.length; j++) {
       const { entry: e, token } = found[j] as L2Answer
       const flight = job.flights[j] as Flight
       job.tokens[j] = token
-      if (servable(e, now) && (!job.refreshing || e.version > job.refreshing.version)) {
+      if (!force && servable(e, now) && (!job.refreshing || e.version > job.refreshing.version)) {
         flight.settle(await this.steps.l2Served(job.keys[j] as string, e, flight.start, job.p))
         continue
       }
@@ -337,13 +347,21 @@ export class ReadPipeline {
       for (const j of todo) this.#failSafe.fail(job, j, err, 'loader-error')
       return
     }
-    if (over(job)) return
+    // A loader that outlived its hard timeout still stores its value (its callers already
+    // got the error or a stale value); after close, nothing is stored.
+    if (job.closed) return
     const fills: { j: number; entry: Entry; toL2: boolean }[] = []
     for (let i = 0; i < todo.length; i++) {
       const j = todo[i] as number
       const r = loaded[i] as Loaded | CacheError
       if (r instanceof CacheError) {
         ;(job.flights[j] as Flight).fail(r)
+        continue
+      }
+      if (r.skip) {
+        // ctx.skip(): the callers get the value, no tier stores it.
+        const entry = this.#loaders.entry(r, job.p, undefined)
+        ;(job.flights[j] as Flight).settle({ entry, tier: 'loader', stale: false })
         continue
       }
       const versions = r.tags.length > 0 ? await r.versions : undefined
@@ -354,7 +372,11 @@ export class ReadPipeline {
     // Store: L2 through the leases, then L1 (not if L2 refused), then answer the callers.
     const l2 = this.#l2
     const results: (string | undefined)[] = []
-    const toL2 = fills.every((f) => f.toL2) ? fills : fills.filter((f) => f.toL2)
+    const toL2 = job.p.skipL2Write
+      ? []
+      : fills.every((f) => f.toL2)
+        ? fills
+        : fills.filter((f) => f.toL2)
     if (l2 && toL2.length > 0) {
       if (s.hooks?.beforeL2Fill)
         for (const f of toL2) await s.hooks.beforeL2Fill(job.keys[f.j] as string)
@@ -380,5 +402,7 @@ export class ReadPipeline {
       }
       flight.settle({ entry: f.entry, tier: 'loader', stale: false })
     }
+    // A late value (after a hard timeout) ends the key's backoff: it is fresh now.
+    if (over(job)) this.#failSafe.forget(fills.map((f) => job.keys[f.j] as string))
   }
 }

@@ -1,10 +1,11 @@
 import type { Entry } from '../contracts.js'
-import type { CallPolicy } from '../options.js'
+import type { CallPolicy } from '../call.js'
 import type { Probe } from '../telemetry.js'
 import type { Outcome } from './flight.js'
 import type { L1Tier } from './l1.js'
 import type { L2Answer, L2Tier } from './l2.js'
 import type { Shared } from './shared.js'
+import { staleServed } from './fail-safe.js'
 
 /**
  * The steps every read shares — the L2 hit (counted, the hook, a guarded L1 fill, the
@@ -48,11 +49,11 @@ export class ReadSteps {
 
   // --------------------------------------------------------------- get path
 
-  /** `get` after an L1 miss (L2 only, never loads). */
-  async getOne(k: string, probe?: Probe): Promise<unknown> {
+  /** `get` after an L1 miss (L2 only, never loads); `allowStale`: a value within grace will do. */
+  async getOne(k: string, probe?: Probe, allowStale = false): Promise<unknown> {
     if (this.#l1) this.#s.counters.l1Misses++
     const out: unknown[] = [undefined]
-    await this.get([k], [0], out, probe)
+    await this.get([k], [0], out, probe, allowStale)
     return out[0]
   }
 
@@ -62,12 +63,13 @@ export class ReadSteps {
     idx: readonly number[],
     out: unknown[],
     probe?: Probe,
+    allowStale = false,
   ): Promise<void> {
     const s = this.#s
     const l2 = this.#l2
     const missing = idx.map((i) => keys[i] as string)
     if (!l2) {
-      for (const k of missing) this.miss(k)
+      missing.forEach((k, j) => this.#staleOrMiss(k, undefined, idx[j] as number, out, allowStale))
       return
     }
     const starts = missing.map((k) => s.guard.begin(k))
@@ -84,11 +86,30 @@ export class ReadSteps {
             probe.tier = 'l2'
             probe.hit = true
           }
-        } else this.miss(k)
+        } else this.#staleOrMiss(k, e, idx[j] as number, out, allowStale)
       }
     } finally {
       for (const k of missing) s.guard.end(k)
     }
+  }
+
+  /** No fresh value: with `allowStale`, L2's entry within grace, else this replica's L1 copy; else a miss. */
+  #staleOrMiss(
+    k: string,
+    e: Entry | undefined,
+    i: number,
+    out: unknown[],
+    allowStale: boolean,
+  ): void {
+    const s = this.#s
+    const stale = !allowStale
+      ? undefined
+      : e && e.staleUntil > s.o.clock.now()
+        ? e
+        : this.#l1?.stale(k)
+    if (!stale) return this.miss(k)
+    staleServed(s, k, stale)
+    out[i] = s.out(stale.value)
   }
 
   /** `getMany`: one L1 pass, one L2 batch for what L1 missed. Values in key order. */

@@ -1,6 +1,6 @@
 import type { Entry, L2SetItem } from '../contracts.js'
 import { CacheError, errors } from '../errors.js'
-import { resolveCall, type CallPolicy, type EntryOptions } from '../options.js'
+import { resolveCall, type CallPolicy, type EntryOptions } from '../call.js'
 import type { BusLink } from './bus-link.js'
 import type { Invalidation } from './invalidation.js'
 import type { L1Tier } from './l1.js'
@@ -88,6 +88,11 @@ export class WritePipeline {
     return this.#track(this.#delete(keys, persist))
   }
 
+  /** Logical expiry: stale everywhere, kept for its grace (see `L2Tier.expire`). */
+  expire(keys: readonly string[]): Promise<void> {
+    return this.#track(this.#expire(keys))
+  }
+
   tags(tags: readonly string[]): Promise<void> {
     return this.#track(this.#tags(tags))
   }
@@ -116,7 +121,9 @@ export class WritePipeline {
         p,
         versions,
       )
-      prepared.push({ k: item.k, p, entry, bytes: l2 ? l2.encode(item.k, entry) : undefined })
+      // skipL2Write: the value never reaches L2, so it need not be encodable.
+      const bytes = l2 && !p.skipL2Write ? l2.encode(item.k, entry) : undefined
+      prepared.push({ k: item.k, p, entry, bytes })
     }
     return prepared
   }
@@ -141,22 +148,8 @@ export class WritePipeline {
       let failure: unknown
       const l2 = this.#l2
       if (l2) {
-        const now = s.o.clock.now()
-        const writes: L2SetItem[] = prepared.map((x) => ({
-          key: s.keys.fullOf(x.k),
-          value: x.bytes as Uint8Array,
-          ttlMs: x.entry.staleUntil - now,
-        }))
         try {
-          await l2.span('set', () =>
-            writes.length === 1
-              ? l2.driver.set(
-                  (writes[0] as L2SetItem).key,
-                  (writes[0] as L2SetItem).value,
-                  (writes[0] as L2SetItem).ttlMs,
-                )
-              : l2.driver.setMany(writes),
-          )
+          await this.#writeL2(l2, prepared)
         } catch (err) {
           failure = err
         }
@@ -167,7 +160,12 @@ export class WritePipeline {
           this.#l1.fill(x.k, x.entry, start, x.p, false)
         }
       }
-      await this.#bus.publishKeys('set', keys)
+      // skipBusNotify is honoured only when the write succeeded (a failure tells everyone).
+      const told =
+        failure === undefined && prepared.some((x) => x.p.skipBusNotify)
+          ? prepared.filter((x) => !x.p.skipBusNotify).map((x) => x.k)
+          : keys
+      if (told.length > 0) await this.#bus.publishKeys('set', told)
       if (failure !== undefined) {
         // L2 may still hold the old value: delete it once Redis answers again.
         this.#repair?.keys(keys)
@@ -178,6 +176,25 @@ export class WritePipeline {
     } finally {
       for (const k of keys) s.guard.end(k)
     }
+  }
+
+  /** The L2 step of a set: one SET/pipeline; `skipL2Write` items are deleted there instead. */
+  async #writeL2(l2: L2Tier, prepared: readonly Prepared[]): Promise<void> {
+    const s = this.#s
+    const now = s.o.clock.now()
+    const writes: L2SetItem[] = []
+    const drops: string[] = []
+    for (const x of prepared) {
+      const key = s.keys.fullOf(x.k)
+      if (x.bytes === undefined) drops.push(key)
+      else writes.push({ key, value: x.bytes, ttlMs: x.entry.staleUntil - now })
+    }
+    if (drops.length > 0) await l2.span('del', () => l2.driver.delete(drops))
+    if (writes.length === 0) return
+    const one = writes.length === 1 ? (writes[0] as L2SetItem) : undefined
+    await l2.span('set', () =>
+      one ? l2.driver.set(one.key, one.value, one.ttlMs) : l2.driver.setMany(writes),
+    )
   }
 
   async #delete(keys: readonly string[], persist?: Persist): Promise<void> {
@@ -202,6 +219,49 @@ export class WritePipeline {
     }
     this.#repair?.done(unique)
     if (s.events.has.delete) s.events.emit('delete', { keys: unique.map((k) => s.keys.fullOf(k)) })
+  }
+
+  async #expire(keys: readonly string[]): Promise<void> {
+    const s = this.#s
+    const unique = [...new Set(keys)]
+    const l1 = this.#l1
+    const l2 = this.#l2
+    // Without L2, this replica's own copy is what stays for grace.
+    let kept = l2 ? [] : unique.map((k) => l1?.stale(k))
+    for (const k of unique) s.guard.begin(k)
+    try {
+      const start = this.#local.keys(unique)
+      let failure: unknown
+      if (l2) {
+        try {
+          kept = await l2.span('expire', () => l2.expire(unique))
+        } catch (err) {
+          failure = err
+        }
+      }
+      if (failure === undefined && l1) {
+        unique.forEach((k, i) => {
+          const e = kept[i]
+          if (e)
+            l1.fill(
+              k,
+              { ...e, freshUntil: Math.min(e.freshUntil, s.o.clock.now()) },
+              start,
+              undefined,
+              false,
+            )
+        })
+      }
+      await this.#bus.publishKeys('delete', unique)
+      if (failure !== undefined) {
+        // L2 may still hold the fresh value: delete it once Redis answers again.
+        this.#repair?.keys(unique)
+        throw s.l2Failure(failure, 'expire', unique.length === 1 ? unique[0] : undefined)
+      }
+      this.#repair?.done(unique)
+    } finally {
+      for (const k of unique) s.guard.end(k)
+    }
   }
 
   async #tags(tags: readonly string[]): Promise<void> {

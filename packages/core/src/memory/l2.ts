@@ -55,7 +55,8 @@ export class MemoryL2 implements L2Driver {
     this.leases = {
       getManyWithLease: (keys) => Promise.resolve(keys.map((k) => this.#getWithLease(k))),
       leaseMany: (keys) => Promise.resolve(keys.map((k) => this.#lease(k))),
-      fillMany: (items) => Promise.resolve(items.map((i) => this.#fill(i))),
+      fillMany: (items) => Promise.resolve(items.map((i) => this.#fill(i, false))),
+      replaceMany: (items) => Promise.resolve(items.map((i) => this.#fill(i, true))),
     }
     this.tags = {
       versions: (tags) => Promise.resolve(tags.map((t) => this.#tagVersion(t))),
@@ -137,12 +138,13 @@ export class MemoryL2 implements L2Driver {
     return lease.token
   }
 
-  #fill(item: L2FillItem): boolean {
+  /** `end`: the lease ends with the write (`replaceMany`). */
+  #fill(item: L2FillItem, end: boolean): boolean {
     const lease = this.#leases.get(item.key)
     if (lease?.token !== item.token || lease.expiresAt <= this.#clock.now()) return false
     this.#write(item.key, item.value, item.ttlMs)
     // Concurrent missers share the token: the lease stays for them (a write revokes it).
-    this.#leases.set(item.key, lease)
+    if (!end) this.#leases.set(item.key, lease)
     return true
   }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import type { Entry, L2Driver, L2ReadResult } from '../contracts.js'
+import type { Entry, L2Driver, L2FillItem, L2ReadResult } from '../contracts.js'
 
 export interface L2SuiteOptions {
   /** A driver on a store no other test uses concurrently (or a unique `prefix`). */
@@ -144,6 +144,35 @@ export function l2DriverSuite(name: string, options: L2SuiteOptions): void {
         ]),
       ).toEqual([true])
       expect(text(await l2.get(b))).toBe('B')
+      await l2.close()
+    })
+
+    it('leases: replaceMany writes while the lease holds and ends it (sharers can no longer fill)', async () => {
+      const l2 = await options.create()
+      const leases = l2.leases
+      if (!leases?.replaceMany) {
+        await l2.close()
+        return
+      }
+      const replace = async (items: L2FillItem[]) => (await leases.replaceMany?.(items)) ?? []
+      const k = p('replace')
+      const item = (token: string | undefined, v: string) => ({
+        key: k,
+        token: token as string,
+        value: bytes(v),
+        ttlMs: 10_000,
+      })
+      const [miss] = await leases.getManyWithLease([k])
+      const [joined] = await leases.leaseMany([k])
+      expect(joined).toBe(miss?.token) // a sharer of the load's lease
+      expect(await replace([item(joined, 'expired')])).toEqual([true])
+      expect(await leases.fillMany([item(miss?.token, 'late load')])).toEqual([false])
+      expect(text(await l2.get(k))).toBe('expired')
+      // A write after the lease was taken wins over the replace.
+      const [t] = await leases.leaseMany([k])
+      await l2.set(k, bytes('newer'), 10_000)
+      expect(await replace([item(t, 'older')])).toEqual([false])
+      expect(text(await l2.get(k))).toBe('newer')
       await l2.close()
     })
 
