@@ -1,7 +1,7 @@
 import { ioredisMajor, realRedisTestOptions } from '@strata/testing/vitest'
 import { defineConfig } from 'vitest/config'
 
-// `STRATA_IOREDIS=6 vitest run` runs this suite on ioredis 6 (see @strata/testing/vitest).
+// `STRATA_IOREDIS=5 vitest run` runs this suite on ioredis 5 (see @strata/testing/vitest).
 export default defineConfig({
   resolve: ioredisMajor(import.meta.url),
   test: { ...realRedisTestOptions },

@@ -1,14 +1,17 @@
 import calculateSlot from 'cluster-key-slot'
-import { Cluster, Redis, type RedisOptions } from 'ioredis'
+import type { Cluster } from 'ioredis'
+import { Redis, type RedisOptions } from 'ioredis'
 import {
   BusState,
   invalidOption,
+  ioredisKind,
   withDeadline,
   toMs,
   type BusContext,
   type Duration,
   type BusDriver,
   type BusMessage,
+  type IoredisClientLike,
 } from '@strata/core'
 import { channelName, decodeMessage, encodeMessage } from './message.js'
 
@@ -23,9 +26,9 @@ export interface HeartbeatOptions {
 
 export interface RedisPubSubBusOptions {
   /** URL, ioredis options, or a client (standalone `Redis` or `Cluster`: sharded pub/sub). */
-  redis: string | RedisOptions | Redis | Cluster
+  redis: string | RedisOptions | Redis | Cluster | IoredisClientLike
   /** Client to publish with (e.g. the L2's); by default the bus opens its own. */
-  publisher?: Redis | Cluster
+  publisher?: Redis | Cluster | IoredisClientLike
   heartbeat?: HeartbeatOptions
   /** What core does to L1 on a gap; overrides nothing set explicitly in `createCache`. @default 'clear' */
   onGap?: 'clear' | 'clamp'
@@ -140,29 +143,33 @@ export class RedisPubSubBus implements BusDriver {
   }
 
   #connections(): { sub: Redis; pub: Client } {
-    const { redis, publisher } = this.#options
+    const { redis } = this.#options
+    const publisher = this.#options.publisher as Client | undefined
     let sub: Redis
     let pub: Client
-    if (redis instanceof Cluster) {
-      this.#cluster = redis
+    const kind = ioredisKind(redis)
+    if (kind === 'cluster') {
+      const cluster = redis as Cluster
+      this.#cluster = cluster
       // Sharded pub/sub: the channel lives on the primary that owns its slot.
       const slot = calculateSlot(this.#channel)
-      const owner = (this.#owner = this.#slotOwner(redis, slot))
+      const owner = (this.#owner = this.#slotOwner(cluster, slot))
       sub = new Redis({
         ...SUBSCRIBER_DEFAULTS,
-        ...redis.options.redisOptions,
+        ...cluster.options.redisOptions,
         host: owner.host,
         port: owner.port,
       })
-      pub = publisher ?? redis
-    } else if (redis instanceof Redis) {
-      sub = redis.duplicate(SUBSCRIBER_DEFAULTS)
-      pub = publisher ?? redis
+      pub = publisher ?? cluster
+    } else if (kind === 'redis') {
+      const client = redis as Redis
+      sub = client.duplicate(SUBSCRIBER_DEFAULTS)
+      pub = publisher ?? client
     } else {
       sub =
         typeof redis === 'string'
           ? new Redis(redis, SUBSCRIBER_DEFAULTS)
-          : new Redis({ ...SUBSCRIBER_DEFAULTS, ...redis })
+          : new Redis({ ...SUBSCRIBER_DEFAULTS, ...(redis as RedisOptions) })
       if (publisher) pub = publisher
       else {
         pub = sub.duplicate({
@@ -227,23 +234,24 @@ export class RedisPubSubBus implements BusDriver {
 
   /** A client the user passed in may still be connecting (a Cluster loads its slot map first). */
   async #whenReady(redis: RedisPubSubBusOptions['redis'], deadline: number): Promise<void> {
-    if (!(redis instanceof Redis) && !(redis instanceof Cluster)) return
-    if (redis.status === 'ready') return
-    if (redis.status === 'end')
+    if (ioredisKind(redis) === undefined) return
+    const client = redis as Client
+    if (client.status === 'ready') return
+    if (client.status === 'end')
       throw new Error('[bus-redis-pubsub] the client passed in was closed (status end)')
     let onReady: (() => void) | undefined
     const ready = new Promise<void>((resolve) => {
       onReady = resolve
-      redis.once('ready', resolve)
+      client.once('ready', resolve)
     })
     try {
       await this.#until(
         ready,
         deadline,
-        `waiting for the client to connect (status ${redis.status})`,
+        `waiting for the client to connect (status ${client.status})`,
       )
     } finally {
-      if (onReady) redis.off('ready', onReady)
+      if (onReady) client.off('ready', onReady)
     }
   }
 

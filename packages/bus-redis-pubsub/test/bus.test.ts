@@ -156,7 +156,7 @@ describe('two replicas in this process (separate connections)', () => {
     await a.set('k', 'v')
     expect(a.stats().l1.entries).toBe(1)
     const admin = new Redis(redis.url)
-    await admin.client('KILL', 'TYPE', 'pubsub')
+    await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub')
     await eventually(() => events.includes('resynced'), 'resync')
     expect(events.slice(0, 2)).toEqual(['degraded', 'resynced'])
     expect(a.stats().l1.entries).toBe(0)
@@ -189,7 +189,7 @@ describe('two replicas in this process (separate connections)', () => {
       if (state === 'degraded') void c.health().then((h) => states.push(h.status))
     })
     const admin = new Redis(redis.url)
-    await admin.client('KILL', 'TYPE', 'pubsub')
+    await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub')
     await eventually(() => c.stats().bus.resyncedCount === 1, 'resync')
     await eventually(() => states.length === 1, 'health read while degraded')
     expect(states).toEqual(['degraded'])
@@ -363,7 +363,7 @@ describe('4 replica processes, random workload, faults injected', () => {
       'killpubsub',
       async (r) => {
         const admin = new Redis(r.url)
-        await admin.client('KILL', 'TYPE', 'pubsub')
+        await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub')
         admin.disconnect()
       },
       3,

@@ -21,7 +21,7 @@ export { toMs, type Duration } from './duration.js'
 export { withDeadline } from './deadline.js'
 export { silentLogger, type Logger } from './logger.js'
 export type { CacheHealth } from './health.js'
-export { defineScripts, ioredisKind, type ScriptHost } from './scripts.js'
+export { defineScripts, ioredisKind, type IoredisClientLike, type ScriptHost } from './scripts.js'
 export { systemClock } from './clock.js'
 export {
   INSTRUMENTATION_NAME,

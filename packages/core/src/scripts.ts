@@ -26,6 +26,18 @@ export function defineScripts<T>(
 }
 
 /**
+ * An ioredis client (`Redis` or `Cluster`) of either major, or built by another copy of
+ * ioredis, described by shape: drivers accept it in their options, so a client from
+ * any installed ioredis type-checks (and `ioredisKind` recognises it at run time).
+ */
+export interface IoredisClientLike {
+  readonly isCluster: boolean
+  readonly status: string
+  duplicate: (...args: never[]) => unknown
+  sendCommand: (...args: never[]) => unknown
+}
+
+/**
  * Which ioredis client `value` is, told by shape, not `instanceof`: a project may hold
  * ioredis 5 and 6 side by side (or two copies of one), and a client built by the other
  * copy must still be taken as a client, not as connection options. For drivers.

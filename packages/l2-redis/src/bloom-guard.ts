@@ -8,6 +8,7 @@ import {
   type Duration,
   type Guard,
   type GuardBinding,
+  type IoredisClientLike,
   type GuardStats,
   type RebuildReport,
 } from '@strata/core'
@@ -29,7 +30,7 @@ export interface RedisBloomGuardOptions {
   /** One replica rebuilds the filter this often (ids deleted from the source drop out). */
   rebuildEvery?: Duration
   /** The connection; by default the cache's `redisL2` connection. */
-  redis?: Redis | Cluster
+  redis?: Redis | Cluster | IoredisClientLike
   /** A check that has not answered after this long passes (fail-open). @default 200ms */
   timeout?: Duration
   /**
@@ -91,7 +92,9 @@ export function redisBloomGuard(options: RedisBloomGuardOptions): Guard {
   return {
     kind: 'guard',
     bind(binding: GuardBinding): BoundGuard {
-      const redis = o.redis ?? (binding.l2 instanceof RedisL2 ? binding.l2.client : undefined)
+      const redis =
+        (o.redis as Redis | Cluster | undefined) ??
+        (binding.l2 instanceof RedisL2 ? binding.l2.client : undefined)
       if (!redis) {
         throw invalidOption(
           PKG,

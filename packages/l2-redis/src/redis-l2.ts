@@ -21,6 +21,7 @@ import {
   type L2ReadResult,
   type L2SetItem,
   type L2Tags,
+  type IoredisClientLike,
 } from '@strata/core'
 import { Breaker, type BreakerOptions } from './breaker.js'
 import { jsonCodecReadingMsgpack, msgpackCodec } from './codec.js'
@@ -57,7 +58,7 @@ interface EvalBuffer {
 
 export interface RedisL2Options {
   /** A URL, ioredis options (standalone or Sentinel), or a client you own (`Redis` or `Cluster`). */
-  redis: string | RedisOptions | Redis | Cluster
+  redis: string | RedisOptions | Redis | Cluster | IoredisClientLike
   /** @default 'msgpack' */
   codec?: 'msgpack' | 'json' | Codec
   /** Every command fails with E_L2_TIMEOUT after this long. @default 200 (ms) */

@@ -1,7 +1,7 @@
-import type { Redis } from 'ioredis'
-
 /** Calls Redis executed per command since its stats were reset (INFO commandstats; a script's inner commands count too). */
-export async function commandstats(redis: Redis): Promise<Map<string, number>> {
+export async function commandstats(redis: {
+  info(section: string): Promise<string>
+}): Promise<Map<string, number>> {
   const info = await redis.info('commandstats')
   const out = new Map<string, number>()
   for (const m of info.matchAll(/cmdstat_([a-z|]+):calls=(\d+)/g))

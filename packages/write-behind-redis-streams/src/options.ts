@@ -1,4 +1,4 @@
-import { invalidOption, toMs, type Duration } from '@strata/core'
+import { invalidOption, toMs, type Duration, type IoredisClientLike } from '@strata/core'
 import type { Cluster, Redis } from 'ioredis'
 import { hostname } from 'node:os'
 import { randomBytes } from 'node:crypto'
@@ -7,7 +7,7 @@ const PKG = 'write-behind-redis-streams'
 
 export interface RedisStreamsWriteBehindOptions {
   /** The connection (a `Redis` or a `Cluster`); the queue never closes it. */
-  redis: Redis | Cluster
+  redis: Redis | Cluster | IoredisClientLike
   /** Entries read, coalesced and persisted per batch. @default 100 (at most 1 000) */
   batchSize?: number
   /** How often an idle worker looks for new entries. @default 100ms */
@@ -107,7 +107,7 @@ export function resolve(o: RedisStreamsWriteBehindOptions): Resolved {
   const flushInterval = ms(o.flushInterval, 'flushInterval', 100)
   if (flushInterval < 1) throw invalidOption(PKG, 'flushInterval', 'must be at least 1ms')
   return {
-    redis: o.redis,
+    redis: o.redis as Redis | Cluster,
     batchSize: int(o.batchSize, 'batchSize', 100, 1, 1_000),
     flushInterval,
     maxRetries: int(o.maxRetries, 'maxRetries', 5, 1, 1_000),

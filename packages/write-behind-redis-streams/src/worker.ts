@@ -241,15 +241,17 @@ export class Worker {
       // Reset their idle time (so no one reclaims them mid-save) unless someone already did.
       const minIdle = Math.max(0, Math.min(...retries.map((h) => now - h.touchedAt)) - 50)
       const mine = new Set(
+        // `call`: XCLAIM's typed overloads differ between ioredis 5 and 6.
         (
-          (await o.redis.xclaim(
+          (await o.redis.call(
+            'XCLAIM',
             p.stream,
             o.group,
             o.consumer,
             minIdle,
             ...retries.map((h) => h.e.entry),
             'JUSTID',
-          )) as string[]
+          )) as (string | Buffer)[]
         ).map(String),
       )
       for (const h of retries) {

@@ -1,5 +1,5 @@
-// Type-level check, compiled by `tsconfig.ioredis6.json` where `ioredis` resolves to
-// ioredis 6 (as in a project that installed only 6): the published declarations accept
+// Type-level check, compiled by `tsconfig.ioredis5.json` where `ioredis` resolves to
+// ioredis 5 (as in a project that installed only 5): the published declarations accept
 // that project's clients.
 import type { Cluster, Redis } from 'ioredis'
 import { redisBloomGuard, redisL2 } from '@strata/l2-redis'
