@@ -12,3 +12,4 @@ export {
   WIRE_VERSION,
   type WireMessage,
 } from './message.js'
+export { BusAuth, type BusAuthOptions, type Rejection } from './auth.js'

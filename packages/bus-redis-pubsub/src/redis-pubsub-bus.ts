@@ -13,7 +13,9 @@ import {
   type BusMessage,
   type IoredisClientLike,
 } from '@strata/core'
+import { BusAuth, type BusAuthOptions, type Rejection } from './auth.js'
 import { channelName, decodeMessage, encodeMessage } from './message.js'
+import { PeerSequences } from './peers.js'
 
 type Client = Redis | Cluster
 
@@ -40,11 +42,14 @@ export interface RedisPubSubBusOptions {
    * @default 10_000
    */
   startTimeout?: Duration
+  /**
+   * Sign every message with a shared secret (HMAC-SHA256 over the whole message, key
+   * rotation by key id); unsigned, tampered and replayed messages are dropped and counted
+   * (`bus.rejected`). Without it, a client that may PUBLISH on the channel can force
+   * misses and L1 clears, never make a replica serve wrong data (docs/bus.md#authentication).
+   */
+  auth?: BusAuthOptions
 }
-
-/** Peers remembered for sequence-gap detection at most, and how long an unheard peer is kept. */
-const MAX_PEERS = 10_000
-const PEER_IDLE_MS = 10 * 60_000
 
 const SUBSCRIBER_DEFAULTS: RedisOptions = {
   // Subscriptions are replayed on reconnect (autoResubscribe); commands are not queued.
@@ -100,8 +105,11 @@ export class RedisPubSubBus implements BusDriver {
   #lastHeard = 0
   #runId: string | undefined
   readonly #startTimeout: number
-  /** Per peer: last sequence number and when it was last heard (bounded, see MAX_PEERS). */
-  readonly #peers = new Map<string, { seq: number; at: number }>()
+  readonly #peers = new PeerSequences()
+  readonly #auth: BusAuth | undefined
+  /** Highest own heartbeat sequence heard back (an authenticated bus drops older ones). */
+  #hbHeard = 0
+  readonly #rejected = { unsigned: 0, unknownKey: 0, forged: 0, replayed: 0 }
   #closing = false
 
   constructor(options: RedisPubSubBusOptions) {
@@ -136,6 +144,12 @@ export class RedisPubSubBus implements BusDriver {
       )
     }
     this.onGap = onGap
+    this.#auth = options.auth === undefined ? undefined : new BusAuth(options.auth)
+  }
+
+  /** Messages an authenticated bus dropped, by reason (all 0 without `auth`). */
+  get rejected(): Readonly<Record<Rejection | 'replayed', number>> {
+    return { ...this.#rejected }
   }
 
   get state(): BusState {
@@ -369,7 +383,8 @@ export class RedisPubSubBus implements BusDriver {
     )
   }
 
-  async #send(payload: Buffer): Promise<void> {
+  async #send(message: Buffer): Promise<void> {
+    const payload = this.#auth ? this.#auth.sign(message) : message
     const pub = this.#pub
     if (!pub) throw new Error('[bus-redis-pubsub] not started')
     const op = this.#cluster
@@ -378,10 +393,17 @@ export class RedisPubSubBus implements BusDriver {
     await this.#withTimeout(op)
   }
 
-  #receive(payload: Buffer): void {
+  #receive(frame: Buffer): void {
     if (this.#closing) return
     const ctx = this.#ctx
     if (!ctx) return
+    const auth = this.#auth
+    const payload = auth ? auth.open(frame) : frame
+    if (typeof payload === 'string') {
+      // Not signed by a key we hold: dropped and counted, never a gap (no forced L1 clears).
+      this.#rejected[payload]++
+      return
+    }
     let m
     try {
       m = decodeMessage(payload)
@@ -391,43 +413,36 @@ export class RedisPubSubBus implements BusDriver {
       this.#gap('an unreadable message on the channel')
       return
     }
+    if (auth && m.ts < Date.now() - auth.maxAge) {
+      this.#rejected.replayed++
+      return
+    }
     if (m.op === 'heartbeat') {
       if (m.source !== ctx.source) return
+      if (auth && m.seq <= this.#hbHeard) {
+        this.#rejected.replayed++
+        return
+      }
+      this.#hbHeard = Math.max(this.#hbHeard, m.seq)
       this.#lastHeard = Date.now()
       if (this.#state === BusState.degraded && this.#sub?.status === 'ready') {
         this.#setState(BusState.connected, 'heartbeat round-tripped after a gap', true)
       }
       return
     }
-    if (m.source !== ctx.source) this.#checkSequence(m.source, m.seq)
+    if (m.source !== ctx.source) {
+      const { missed, replay } = this.#peers.check(m.source, m.seq, auth !== undefined)
+      if (replay) {
+        this.#rejected.replayed++
+        return
+      }
+      if (missed > 0) this.#gap(`missed ${missed} message(s) from a peer`)
+    }
     try {
       ctx.onMessage(m)
     } catch {
       // A handler error never breaks the subscription.
     }
-  }
-
-  /** A jump in a peer's sequence numbers means we missed its messages. */
-  #checkSequence(source: string, seq: number): void {
-    const now = Date.now()
-    const peer = this.#peers.get(source)
-    if (peer === undefined) {
-      if (this.#peers.size >= MAX_PEERS) this.#prunePeers(now)
-      this.#peers.set(source, { seq, at: now })
-      return
-    }
-    const last = peer.seq
-    peer.seq = Math.max(last, seq)
-    peer.at = now
-    if (seq > last + 1) this.#gap(`missed ${seq - last - 1} message(s) from a peer`)
-  }
-
-  /** Forgets peers not heard for PEER_IDLE_MS; if still full, the least recently heard half. */
-  #prunePeers(now: number): void {
-    for (const [source, p] of this.#peers) if (now - p.at > PEER_IDLE_MS) this.#peers.delete(source)
-    if (this.#peers.size < MAX_PEERS) return
-    const byAge = [...this.#peers].sort((a, b) => a[1].at - b[1].at)
-    for (const [source] of byAge.slice(0, byAge.length / 2)) this.#peers.delete(source)
   }
 
   #gap(reason: string): void {
