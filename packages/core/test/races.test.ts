@@ -534,6 +534,24 @@ describe('21. smaller guards', () => {
       await expect(call()).rejects.toMatchObject({ code: errors.E_INVALID_KEY })
   })
 
+  it('a load whose L2 read failed (no lease) stores nothing in L2: a delete it could not hear stands', async () => {
+    const f = fleet()
+    const a = f.replica()
+    const deaf = f.replica({ bus: undefined }) // a's invalidations cannot reach it, nor its a's
+    const leases = f.l2.leases
+    const realRead = leases.getManyWithLease.bind(leases)
+    leases.getManyWithLease = () => Promise.reject(new Error('Redis restarting'))
+    setTestHooks(a, {
+      beforeL2Fill: async () => {
+        leases.getManyWithLease = realRead // Redis is back when the load finishes
+        await deaf.delete('k') // the source changed after the loader read it
+      },
+    })
+    expect(await a.getOrSet('k', () => 'read before the delete')).toBe('read before the delete')
+    setTestHooks(a, undefined)
+    expect(await l2View(f, 'k')).toBeUndefined()
+  })
+
   it('failed L2 fills are counted in stats().l2.errors; a revoked lease in discardedFills', async () => {
     const f = fleet()
     const a = f.replica()

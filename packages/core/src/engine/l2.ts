@@ -274,7 +274,8 @@ export class L2Tier {
 
   /**
    * Stores loaded entries: through their lease when the driver has leases (a write or
-   * delete since the miss revokes it), else plainly when the fill guard still allows.
+   * delete since the miss revokes it; without a token, because the read failed, nothing
+   * goes to L2), else plainly when the fill guard still allows.
    * Resolves what became of each item; never throws (errors are counted, refusals
    * counted as discarded fills). Fills issued in the same tick (many loads finishing
    * together) go out as one script per slot.
@@ -299,6 +300,10 @@ export class L2Tier {
         return
       }
       if (it.token !== undefined && l2.leases) leased.push(i)
+      // No lease although the driver has leases: the read failed (Redis down or
+      // restarting), so a write on another replica since then may be one this replica
+      // never heard of. Only L1 (cleared at the bus gap) may keep this value.
+      else if (l2.leases) return
       else if (s.guard.allowed(it.key, it.entry.tags, it.start)) plain.push(i)
       else out[i] = 'revoked'
     })
