@@ -35,9 +35,14 @@ export class BusAuth {
 
   constructor(o: BusAuthOptions) {
     const pkg = 'bus-redis-pubsub'
-    if (typeof o !== 'object' || (o as BusAuthOptions | null) === null)
+    if (
+      typeof o !== 'object' ||
+      (o as BusAuthOptions | null) === null ||
+      typeof o.keys !== 'object' ||
+      (o.keys as BusAuthOptions['keys'] | null) === null
+    )
       throw invalidOption(pkg, 'auth', 'must be { keys, activeKeyId }')
-    for (const [id, secret] of Object.entries(o.keys ?? {})) {
+    for (const [id, secret] of Object.entries(o.keys)) {
       if (!KEY_ID.test(id))
         throw invalidOption(pkg, 'auth.keys', `bad key id ${JSON.stringify(id)}`)
       const bytes = typeof secret === 'string' ? Buffer.from(secret, 'utf8') : Buffer.from(secret)

@@ -8,15 +8,28 @@ import type { WorkloadResult, WorkloadSpec } from './protocol.js'
 /** Built next to this file (src/ and dist/ are both one level below the package). */
 const REPLICA = fileURLToPath(new URL('../dist/replica.js', import.meta.url))
 
+/** `detected`: the fault must make the bus degrade somewhere (a lost-invalidation risk). */
 export const SCENARIOS = {
   /** No fault. */
-  none: { faults: 0 },
+  none: { faults: 0, detected: false },
   /** `CLIENT KILL TYPE pubsub` three times under load. */
-  'pubsub-killed': { faults: 3 },
+  'pubsub-killed': { faults: 3, detected: true },
   /** The cache's redis-server SIGKILLed and started again, empty, on the same port. */
-  'redis-restarted-empty': { faults: 1 },
+  'redis-restarted-empty': { faults: 1, detected: true },
   /** The cache's redis-server frozen (SIGSTOP) for 1.5 s. */
-  'redis-frozen': { faults: 1 },
+  'redis-frozen': { faults: 1, detected: true },
+  /** `CLIENT PAUSE 1500 WRITE`: writes, scripts and PUBLISH wait; L1 hits go on. */
+  'writes-paused': { faults: 1, detected: false },
+  /**
+   * `maxmemory` 8 MB with `allkeys-lru`, and 12 MB of filler written three times under
+   * load: values, leases and tag versions are evicted.
+   */
+  'redis-evicts': { faults: 3, detected: false },
+  /**
+   * Random bytes, a msgpack string header claiming 4 GiB, and 100 000 levels of nested
+   * arrays written over the workload's value keys, three times under load.
+   */
+  'hostile-bytes': { faults: 3, detected: false },
 } as const
 export type ScenarioName = keyof typeof SCENARIOS
 
@@ -42,12 +55,52 @@ export interface Report {
   loadMs: number
   degraded: number
   resynced: number
+  /** Entries replicas read from L2 that were not valid (counted misses, deleted). */
+  corrupt: number
+  /** Keys the cache's Redis evicted (INFO stats `evicted_keys`). */
+  evictedKeys: number
 }
 
 const KEYS = { rootKeys: 200, taggedKeys: 100, tagGroups: 10 }
 
-async function fault(name: ScenarioName, redis: RedisHandle): Promise<void> {
+/** Bytes no codec wrote, for `hostile-bytes`. */
+const HOSTILE = [
+  () => Buffer.from(Array.from({ length: 64 }, () => Math.floor(Math.random() * 256))),
+  () => Buffer.from([0xdb, 0xff, 0xff, 0xff, 0xff, 0x61]),
+  () => Buffer.alloc(100_000, 0x91),
+]
+
+async function withAdmin(redis: RedisHandle, fn: (admin: Redis) => Promise<unknown>) {
+  const admin = new Redis(redis.url)
+  try {
+    await fn(admin)
+  } finally {
+    admin.disconnect()
+  }
+}
+
+async function fault(name: ScenarioName, redis: RedisHandle, prefix: string): Promise<void> {
   switch (name) {
+    case 'writes-paused':
+      await withAdmin(redis, (a) => a.call('CLIENT', 'PAUSE', '1500', 'WRITE'))
+      await sleep(1_500)
+      return
+    case 'redis-evicts':
+      return withAdmin(redis, async (a) => {
+        const filler = Buffer.alloc(64 * 1024, 0x78)
+        const p = a.pipeline()
+        for (let i = 0; i < 192; i++) p.set(`filler:${Math.random()}`, filler)
+        await p.exec()
+      })
+    case 'hostile-bytes':
+      return withAdmin(redis, async (a) => {
+        const p = a.pipeline()
+        for (let i = 0; i < KEYS.rootKeys; i += 3)
+          p.set(`{${prefix}::k${i}}`, (HOSTILE[i % 3] as () => Buffer)(), 'PX', 60_000)
+        for (let i = 0; i < KEYS.taggedKeys; i += 3)
+          p.set(`{${prefix}:ns:t${i}}`, (HOSTILE[i % 3] as () => Buffer)(), 'PX', 60_000)
+        await p.exec()
+      })
     case 'pubsub-killed': {
       const admin = new Redis(redis.url)
       await admin.client('KILL', 'TYPE', 'pubsub')
@@ -78,7 +131,12 @@ export async function runScenario(name: ScenarioName, options: RunOptions = {}):
   const maxMs = options.maxMs ?? 4_000
   const log = options.log ?? (() => undefined)
   // Servers of our own even when REDIS_URL is set: faults go only to servers we started.
-  const cacheRedis = await startRedis({ source: 'binary' })
+  const cacheRedis = await startRedis({
+    source: 'binary',
+    ...(name === 'redis-evicts'
+      ? { args: ['--maxmemory', '8mb', '--maxmemory-policy', 'allkeys-lru'] }
+      : {}),
+  })
   const truthRedis = await startRedis({ source: 'binary' })
   const children: ChildHandle[] = []
   try {
@@ -120,7 +178,7 @@ export async function runScenario(name: ScenarioName, options: RunOptions = {}):
       ])
       if (done) break
       log(`  fault ${f}/${faults}: ${name}`)
-      await fault(name, cacheRedis)
+      await fault(name, cacheRedis, `cc-${name}`)
     }
     const results = await work
     const loadMs = Date.now() - started
@@ -139,11 +197,15 @@ export async function runScenario(name: ScenarioName, options: RunOptions = {}):
     )
     const stats = await Promise.all(
       children.map((c) =>
-        c.request<{ stats: { bus: { degradedCount: number; resyncedCount: number } } }>({
-          cmd: 'stats',
-        }),
+        c.request<{
+          stats: { bus: { degradedCount: number; resyncedCount: number }; l2: { corrupt: number } }
+        }>({ cmd: 'stats' }),
       ),
     )
+    let evictedKeys = 0
+    await withAdmin(cacheRedis, async (a) => {
+      evictedKeys = Number(/evicted_keys:(\d+)/.exec(await a.info('stats'))?.[1] ?? 0)
+    })
     const reads: ReadRecord[] = results.flatMap((r) => r.reads)
     const writes: WriteRecord[] = results.flatMap((r) => r.writes)
     return {
@@ -157,6 +219,8 @@ export async function runScenario(name: ScenarioName, options: RunOptions = {}):
       loadMs,
       degraded: stats.reduce((n, s) => n + s.stats.bus.degradedCount, 0),
       resynced: stats.reduce((n, s) => n + s.stats.bus.resyncedCount, 0),
+      corrupt: stats.reduce((n, s) => n + s.stats.l2.corrupt, 0),
+      evictedKeys,
     }
   } finally {
     await Promise.all(
@@ -176,7 +240,7 @@ export function summary(r: Report): string {
     `${r.scenario.padEnd(22)} ops ${r.ops} (${f.reads} reads, ${f.writes} acked writes, ${r.failedWrites} failed) in ${r.loadMs} ms · ` +
     `stale reads ${f.staleReads} (${pct(f.staleRate)}) · staleness p50 ${f.staleness.p50.toFixed(1)} / p99 ${f.staleness.p99.toFixed(1)} / max ${f.staleness.max.toFixed(1)} ms · ` +
     `writes consistent ≤50 ms ${pct(f.consistentWithin50ms)}, ≤1 s ${pct(f.consistentWithin1s)} · permanently stale ${r.permanentlyStale.length} · ` +
-    `bus degraded ${r.degraded}× / resynced ${r.resynced}×`
+    `bus degraded ${r.degraded}× / resynced ${r.resynced}× · read errors ${r.readErrors} · corrupt entries ${r.corrupt} · evicted keys ${r.evictedKeys}`
   )
 }
 
@@ -201,7 +265,8 @@ export function verdict(r: Report): string[] {
       `${(f.consistentWithin1s * 100).toFixed(3)}% of writes consistent within 1 s < 100%`,
     )
   }
-  if (r.scenario !== 'none' && r.degraded === 0)
+  if (SCENARIOS[r.scenario].detected && r.degraded === 0)
     failed.push('the fault was never detected (no replica degraded)')
+  if (r.readErrors > 0) failed.push(`${r.readErrors} reads failed (a fault reached a caller)`)
   return failed
 }

@@ -39,12 +39,15 @@ describe('4 replica processes against real Redis', () => {
       expect(r.permanentlyStale).toEqual([])
       expect(r.figures.reads).toBeGreaterThan(1_000)
       expect(r.figures.writes).toBeGreaterThan(100)
+      expect(r.readErrors).toBe(0) // no fault reaches a caller
       if (name === 'none') {
         expect(r.figures.consistentWithin50ms).toBeGreaterThanOrEqual(0.9999)
       } else {
-        expect(r.degraded).toBeGreaterThan(0) // the fault was detected
+        if (SCENARIOS[name].detected) expect(r.degraded).toBeGreaterThan(0)
         expect(r.figures.consistentWithin1s).toBe(1)
       }
+      if (name === 'hostile-bytes') expect(r.corrupt).toBeGreaterThan(0)
+      if (name === 'redis-evicts') expect(r.evictedKeys).toBeGreaterThan(0)
     })
   }
 })
