@@ -96,7 +96,8 @@ describe('authenticated bus', () => {
     const msg = (source: string, ts = Date.now()) =>
       encodeMessage({ op: 'delete', source, seq: 1, ts, keys: [target] })
     const tampered = Buffer.from(valid)
-    tampered[tampered.length - 1] ^= 0xff
+    const last = tampered.length - 1
+    tampered.writeUInt8(tampered.readUInt8(last) ^ 0xff, last)
     const evil = new BusAuth({ keys: { evil: 'e'.repeat(32) }, activeKeyId: 'evil' })
     const stolen = new BusAuth(auth) // a leaked key cannot replay old messages either
     const attacks = [

@@ -177,6 +177,13 @@ const handlers: Record<string, (msg: Record<string, unknown>) => unknown> = {
     return wrong
   },
 
+  /** A replica whose event loop is stuck (a long synchronous task): nothing runs meanwhile. */
+  block(msg) {
+    const until = Date.now() + (msg['ms'] as number)
+    for (let i = 0; i < 1e12 && Date.now() < until; i++);
+    return true
+  },
+
   stats() {
     return { stats: cache.stats(), events }
   },

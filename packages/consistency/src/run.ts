@@ -30,6 +30,13 @@ export const SCENARIOS = {
    * arrays written over the workload's value keys, three times under load.
    */
   'hostile-bytes': { faults: 3, detected: false },
+  /**
+   * `client-output-buffer-limit pubsub 8kb 4kb 1`, and one replica blocks its event loop
+   * for 2 s while the others write: Redis drops that subscriber, which must notice, clear
+   * and resubscribe. Its reads right after the block may still see old values until it
+   * has processed the close, so only "no key stays stale" is asserted, not the 1 s bound.
+   */
+  'slow-subscriber': { faults: 1, detected: true },
 } as const
 export type ScenarioName = keyof typeof SCENARIOS
 
@@ -79,8 +86,16 @@ async function withAdmin(redis: RedisHandle, fn: (admin: Redis) => Promise<unkno
   }
 }
 
-async function fault(name: ScenarioName, redis: RedisHandle, prefix: string): Promise<void> {
+async function fault(
+  name: ScenarioName,
+  redis: RedisHandle,
+  prefix: string,
+  children: readonly ChildHandle[],
+): Promise<void> {
   switch (name) {
+    case 'slow-subscriber':
+      await (children[0] as ChildHandle).request({ cmd: 'block', ms: 2_000 }, 10_000)
+      return
     case 'writes-paused':
       await withAdmin(redis, (a) => a.call('CLIENT', 'PAUSE', '1500', 'WRITE'))
       await sleep(1_500)
@@ -147,6 +162,10 @@ export async function runScenario(name: ScenarioName, options: RunOptions = {}):
           TRUTH_REDIS_URL: truthRedis.url,
         }),
       )
+    if (name === 'slow-subscriber')
+      await withAdmin(cacheRedis, (a) =>
+        a.call('CONFIG', 'SET', 'client-output-buffer-limit', 'pubsub 8kb 4kb 1'),
+      )
     await Promise.all(children.map((c) => c.request({ cmd: 'init', prefix: `cc-${name}` })))
     const started = Date.now()
     const work = Promise.all(
@@ -178,7 +197,7 @@ export async function runScenario(name: ScenarioName, options: RunOptions = {}):
       ])
       if (done) break
       log(`  fault ${f}/${faults}: ${name}`)
-      await fault(name, cacheRedis, `cc-${name}`)
+      await fault(name, cacheRedis, `cc-${name}`, children)
     }
     const results = await work
     const loadMs = Date.now() - started
@@ -260,7 +279,7 @@ export function verdict(r: Report): string[] {
       failed.push(
         `${(f.consistentWithin50ms * 100).toFixed(3)}% of writes consistent within 50 ms < 99.99%`,
       )
-  } else if (f.consistentWithin1s < 1) {
+  } else if (r.scenario !== 'slow-subscriber' && f.consistentWithin1s < 1) {
     failed.push(
       `${(f.consistentWithin1s * 100).toFixed(3)}% of writes consistent within 1 s < 100%`,
     )
