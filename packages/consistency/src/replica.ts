@@ -46,6 +46,7 @@ const handlers: Record<string, (msg: Record<string, unknown>) => unknown> = {
       l1: memoryL1({ maxEntries: 100_000 }),
       l2: redisL2({
         redis: cacheUrl,
+        codec: msg['codec'] === 'json' ? 'json' : 'msgpack',
         commandTimeout: 300,
         breaker: { failures: 50, openFor: 200 },
       }),

@@ -37,6 +37,12 @@ export const SCENARIOS = {
    * has processed the close, so only "no key stays stale" is asserted, not the 1 s bound.
    */
   'slow-subscriber': { faults: 1, detected: true },
+  /**
+   * A rolling codec switch caught half-way: two replicas write msgpack entries, two JSON
+   * (which reads msgpack too); an old replica meets a new entry as corrupt (a counted miss,
+   * the key deleted and reloaded). No fault is injected: the mix is the condition.
+   */
+  'mixed-versions': { faults: 0, detected: false },
 } as const
 export type ScenarioName = keyof typeof SCENARIOS
 
@@ -166,7 +172,15 @@ export async function runScenario(name: ScenarioName, options: RunOptions = {}):
       await withAdmin(cacheRedis, (a) =>
         a.call('CONFIG', 'SET', 'client-output-buffer-limit', 'pubsub 8kb 4kb 1'),
       )
-    await Promise.all(children.map((c) => c.request({ cmd: 'init', prefix: `cc-${name}` })))
+    await Promise.all(
+      children.map((c, i) =>
+        c.request({
+          cmd: 'init',
+          prefix: `cc-${name}`,
+          codec: name === 'mixed-versions' && i % 2 === 1 ? 'json' : 'msgpack',
+        }),
+      ),
+    )
     const started = Date.now()
     const work = Promise.all(
       children.map((c, replica) => {
