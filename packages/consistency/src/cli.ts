@@ -51,7 +51,7 @@ function reliabilityDoc(reports: readonly Report[], isLong: boolean): string {
   const rows = reports.map((r) => {
     const f = r.figures
     const failed = verdict(r)
-    return `| ${r.scenario} | ${r.ops} | ${f.writes} (${r.failedWrites} failed) | ${pct(f.staleRate)} | ${f.staleness.p99.toFixed(1)} | ${pct(f.consistentWithin1s)} | ${r.permanentlyStale.length} | ${r.readErrors} | ${r.degraded} / ${r.resynced} | ${r.corrupt} | ${r.evictedKeys} | ${failed.length === 0 ? 'pass' : failed.join('; ')} |`
+    return `| ${r.scenario} | ${r.ops} | ${f.writes} (${r.failedWrites} failed) | ${pct(f.staleRate)} | ${f.staleness.p99.toFixed(1)} | ${pct(f.consistentWithin1s)} | ${r.permanentlyStale.length} | ${r.readErrors} | ${r.degraded} / ${r.resynced} | ${r.corrupt} | ${r.evictedKeys} | ${r.recoveryMs ?? '—'} | ${failed.length === 0 ? 'pass' : failed.join('; ')} |`
   })
   return `# Reliability
 
@@ -68,15 +68,15 @@ count and time.
   replica, a 5 ms source; writes through \`set\`, \`delete\` and \`invalidateTags\`, reads
   through \`getOrSet\`, \`getOrSetMany\` and tagged \`getOrSet\`.
 
-| scenario | ops | acked writes | stale reads | staleness p99 (ms) | writes consistent ≤ 1 s | permanently stale | read errors | bus degraded / resynced | corrupt entries | evicted keys | verdict |
-| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
+| scenario | ops | acked writes | stale reads | staleness p99 (ms) | writes consistent ≤ 1 s | permanently stale | read errors | bus degraded / resynced | corrupt entries | evicted keys | failover (ms) | verdict |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
 ${rows.join('\n')}
 
 A failed write is one whose caller got an error (a command timeout while Redis was
 paused or frozen): the cache then dropped the key everywhere and repairs L2. A read error
 would be a fault reaching a caller; there must be none. Scenarios of the reliability
-issue not yet in the harness (Sentinel failover, slow subscriber, stampede under stall,
-refresh-ahead during an outage, mixed versions, forged bus traffic at volume, soak) are
+issue not yet in the harness (stampede under stall, refresh-ahead during an outage, a
+subscriber black-holed through a TCP proxy, forged bus traffic at volume, soak) are
 listed in the issue's notes; the authenticated bus is tested in
 \`packages/bus-redis-pubsub/test/auth.test.ts\`, TLS in \`packages/bus-redis-pubsub/test/tls.test.ts\`.
 `

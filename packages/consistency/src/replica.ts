@@ -13,7 +13,11 @@ import type { WorkloadResult, WorkloadSpec } from './protocol.js'
 
 type Versioned = { v: number }
 
-const cacheUrl = process.env['CACHE_REDIS_URL'] as string
+const sentinels = process.env['CACHE_SENTINELS']
+/** A URL, or ioredis Sentinel options (`sentinel-failover`). */
+const cacheRedis: string | { sentinels: { host: string; port: number }[]; name: string } = sentinels
+  ? (JSON.parse(sentinels) as { sentinels: { host: string; port: number }[]; name: string })
+  : (process.env['CACHE_REDIS_URL'] as string)
 const truth = new Redis(process.env['TRUTH_REDIS_URL'] as string)
 let cache: Cache
 let ns: Cache
@@ -45,12 +49,12 @@ const handlers: Record<string, (msg: Record<string, unknown>) => unknown> = {
       ttl: '1h',
       l1: memoryL1({ maxEntries: 100_000 }),
       l2: redisL2({
-        redis: cacheUrl,
+        redis: cacheRedis,
         codec: msg['codec'] === 'json' ? 'json' : 'msgpack',
         commandTimeout: 300,
         breaker: { failures: 50, openFor: 200 },
       }),
-      bus: redisPubSubBus({ redis: cacheUrl, heartbeat: { interval: 200, timeout: 600 } }),
+      bus: redisPubSubBus({ redis: cacheRedis, heartbeat: { interval: 200, timeout: 600 } }),
     })
     ns = cache.namespace('ns')
     cache.on('error', () => undefined)

@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { spawnChild, startRedis, type ChildHandle, type RedisHandle } from '@strata/testing'
-import { Redis } from 'ioredis'
+import { spawnChild, startRedis, type ChildHandle } from '@strata/testing'
+import { fault, KEYS, startTarget, withAdmin } from './faults.js'
 import { analyze, type Figures, type ReadRecord, type WriteRecord } from './analyze.js'
 import type { WorkloadResult, WorkloadSpec } from './protocol.js'
 
@@ -39,10 +39,17 @@ export const SCENARIOS = {
   'slow-subscriber': { faults: 1, detected: true },
   /**
    * A rolling codec switch caught half-way: two replicas write msgpack entries, two JSON
-   * (which reads msgpack too); an old replica meets a new entry as corrupt (a counted miss,
-   * the key deleted and reloaded). No fault is injected: the mix is the condition.
+   * entries, on one keyspace and one channel. Each codec reads the other's entries (the
+   * format byte says which), so nothing is corrupt and every invalidation is honoured.
+   * No fault is injected: the mix is the condition.
    */
   'mixed-versions': { faults: 0, detected: false },
+  /**
+   * A primary, a replica and three sentinels (`redis-server --sentinel`); the primary is
+   * SIGKILLed under load. Replicas connect through ioredis' Sentinel support, follow the
+   * promoted replica, and resync (the primary changed: a new run id).
+   */
+  'sentinel-failover': { faults: 1, detected: true },
 } as const
 export type ScenarioName = keyof typeof SCENARIOS
 
@@ -72,73 +79,8 @@ export interface Report {
   corrupt: number
   /** Keys the cache's Redis evicted (INFO stats `evicted_keys`). */
   evictedKeys: number
-}
-
-const KEYS = { rootKeys: 200, taggedKeys: 100, tagGroups: 10 }
-
-/** Bytes no codec wrote, for `hostile-bytes`. */
-const HOSTILE = [
-  () => Buffer.from(Array.from({ length: 64 }, () => Math.floor(Math.random() * 256))),
-  () => Buffer.from([0xdb, 0xff, 0xff, 0xff, 0xff, 0x61]),
-  () => Buffer.alloc(100_000, 0x91),
-]
-
-async function withAdmin(redis: RedisHandle, fn: (admin: Redis) => Promise<unknown>) {
-  const admin = new Redis(redis.url)
-  try {
-    await fn(admin)
-  } finally {
-    admin.disconnect()
-  }
-}
-
-async function fault(
-  name: ScenarioName,
-  redis: RedisHandle,
-  prefix: string,
-  children: readonly ChildHandle[],
-): Promise<void> {
-  switch (name) {
-    case 'slow-subscriber':
-      await (children[0] as ChildHandle).request({ cmd: 'block', ms: 2_000 }, 10_000)
-      return
-    case 'writes-paused':
-      await withAdmin(redis, (a) => a.call('CLIENT', 'PAUSE', '1500', 'WRITE'))
-      await sleep(1_500)
-      return
-    case 'redis-evicts':
-      return withAdmin(redis, async (a) => {
-        const filler = Buffer.alloc(64 * 1024, 0x78)
-        const p = a.pipeline()
-        for (let i = 0; i < 192; i++) p.set(`filler:${Math.random()}`, filler)
-        await p.exec()
-      })
-    case 'hostile-bytes':
-      return withAdmin(redis, async (a) => {
-        const p = a.pipeline()
-        for (let i = 0; i < KEYS.rootKeys; i += 3)
-          p.set(`{${prefix}::k${i}}`, (HOSTILE[i % 3] as () => Buffer)(), 'PX', 60_000)
-        for (let i = 0; i < KEYS.taggedKeys; i += 3)
-          p.set(`{${prefix}:ns:t${i}}`, (HOSTILE[i % 3] as () => Buffer)(), 'PX', 60_000)
-        await p.exec()
-      })
-    case 'pubsub-killed': {
-      const admin = new Redis(redis.url)
-      await admin.client('KILL', 'TYPE', 'pubsub')
-      admin.disconnect()
-      return
-    }
-    case 'redis-restarted-empty':
-      await redis.restart()
-      return
-    case 'redis-frozen':
-      await redis.freeze()
-      await sleep(1_500)
-      await redis.thaw()
-      return
-    case 'none':
-      return
-  }
+  /** `sentinel-failover`: from the SIGKILL to the sentinels naming the new primary (ms). */
+  recoveryMs: number | undefined
 }
 
 /**
@@ -152,25 +94,16 @@ export async function runScenario(name: ScenarioName, options: RunOptions = {}):
   const maxMs = options.maxMs ?? 4_000
   const log = options.log ?? (() => undefined)
   // Servers of our own even when REDIS_URL is set: faults go only to servers we started.
-  const cacheRedis = await startRedis({
-    source: 'binary',
-    ...(name === 'redis-evicts'
-      ? { args: ['--maxmemory', '8mb', '--maxmemory-policy', 'allkeys-lru'] }
-      : {}),
-  })
+  const target = await startTarget(name)
   const truthRedis = await startRedis({ source: 'binary' })
   const children: ChildHandle[] = []
   try {
     for (let i = 0; i < replicas; i++)
       children.push(
         spawnChild(REPLICA, [], {
-          CACHE_REDIS_URL: cacheRedis.url,
+          ...target.env,
           TRUTH_REDIS_URL: truthRedis.url,
         }),
-      )
-    if (name === 'slow-subscriber')
-      await withAdmin(cacheRedis, (a) =>
-        a.call('CONFIG', 'SET', 'client-output-buffer-limit', 'pubsub 8kb 4kb 1'),
       )
     await Promise.all(
       children.map((c, i) =>
@@ -199,6 +132,7 @@ export async function runScenario(name: ScenarioName, options: RunOptions = {}):
       }),
     )
     const faults = SCENARIOS[name].faults
+    let recoveryMs: number | undefined
     const settled = work.then(
       () => true,
       () => true,
@@ -211,7 +145,7 @@ export async function runScenario(name: ScenarioName, options: RunOptions = {}):
       ])
       if (done) break
       log(`  fault ${f}/${faults}: ${name}`)
-      await fault(name, cacheRedis, `cc-${name}`, children)
+      recoveryMs = (await fault(name, target, `cc-${name}`, children)) ?? recoveryMs
     }
     const results = await work
     const loadMs = Date.now() - started
@@ -236,7 +170,7 @@ export async function runScenario(name: ScenarioName, options: RunOptions = {}):
       ),
     )
     let evictedKeys = 0
-    await withAdmin(cacheRedis, async (a) => {
+    await withAdmin(await target.url(), async (a) => {
       evictedKeys = Number(/evicted_keys:(\d+)/.exec(await a.info('stats'))?.[1] ?? 0)
     })
     const reads: ReadRecord[] = results.flatMap((r) => r.reads)
@@ -254,13 +188,14 @@ export async function runScenario(name: ScenarioName, options: RunOptions = {}):
       resynced: stats.reduce((n, s) => n + s.stats.bus.resyncedCount, 0),
       corrupt: stats.reduce((n, s) => n + s.stats.l2.corrupt, 0),
       evictedKeys,
+      recoveryMs,
     }
   } finally {
     await Promise.all(
       children.map((c) => c.request({ cmd: 'close' }, 10_000).catch(() => undefined)),
     )
     await Promise.all(children.map((c) => c.kill()))
-    await cacheRedis.stop()
+    await target.stop()
     await truthRedis.stop()
   }
 }
@@ -273,7 +208,7 @@ export function summary(r: Report): string {
     `${r.scenario.padEnd(22)} ops ${r.ops} (${f.reads} reads, ${f.writes} acked writes, ${r.failedWrites} failed) in ${r.loadMs} ms · ` +
     `stale reads ${f.staleReads} (${pct(f.staleRate)}) · staleness p50 ${f.staleness.p50.toFixed(1)} / p99 ${f.staleness.p99.toFixed(1)} / max ${f.staleness.max.toFixed(1)} ms · ` +
     `writes consistent ≤50 ms ${pct(f.consistentWithin50ms)}, ≤1 s ${pct(f.consistentWithin1s)} · permanently stale ${r.permanentlyStale.length} · ` +
-    `bus degraded ${r.degraded}× / resynced ${r.resynced}× · read errors ${r.readErrors} · corrupt entries ${r.corrupt} · evicted keys ${r.evictedKeys}`
+    `bus degraded ${r.degraded}× / resynced ${r.resynced}× · read errors ${r.readErrors} · corrupt entries ${r.corrupt} · evicted keys ${r.evictedKeys}${r.recoveryMs === undefined ? '' : ` · failover ${r.recoveryMs} ms`}`
   )
 }
 

@@ -5,6 +5,7 @@ export {
   type RedisSource,
 } from './start-redis.js'
 export { startRedisCluster, type RedisClusterHandle } from './cluster.js'
+export { startSentinelGroup, type SentinelGroupHandle } from './sentinel.js'
 export { sweepStaleServers } from './redis-server.js'
 export { findFreePort, ping, waitFor } from './net.js'
 export { spawnChild, serveParent, forkService, type ChildHandle } from './child.js'

@@ -88,6 +88,8 @@ export interface RedisServerOptions {
   args?: string[]
   /** Working directory for the server (cluster nodes need their own). */
   dir?: string
+  /** A config file, passed first (Sentinel needs one it can rewrite). */
+  config?: string
 }
 
 /** Starts `redis-server` on a loopback port; resolves once it answers PING. */
@@ -100,6 +102,7 @@ export async function spawnRedisServer(
   mkdirSync(PID_DIR, { recursive: true })
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'strata-redis-'))
   const args = [
+    ...(options.config ? [options.config] : []),
     '--port',
     String(port),
     '--bind',

@@ -1,0 +1,131 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import {
+  startRedis,
+  startSentinelGroup,
+  type ChildHandle,
+  type RedisHandle,
+  type SentinelGroupHandle,
+} from '@strata/testing'
+import { Redis } from 'ioredis'
+
+/** The workload's keyspace (replicas and faults agree on it). */
+export const KEYS = { rootKeys: 200, taggedKeys: 100, tagGroups: 10 }
+
+/**
+ * The cache's Redis for one scenario, started here (faults go only to servers the
+ * harness started): one redis-server, or for `sentinel-failover` a primary, a replica and
+ * three sentinels. `env` tells replica processes how to connect.
+ */
+export interface CacheTarget {
+  env: Record<string, string>
+  /** The current primary, for admin commands. */
+  url(): Promise<string>
+  server: RedisHandle | undefined
+  sentinel: SentinelGroupHandle | undefined
+  stop(): Promise<void>
+}
+
+export async function startTarget(scenario: string): Promise<CacheTarget> {
+  if (scenario === 'sentinel-failover') {
+    const group = await startSentinelGroup({ downAfterMs: 1_000 })
+    return {
+      env: { CACHE_SENTINELS: JSON.stringify({ name: group.name, sentinels: group.sentinels }) },
+      url: async () => `redis://127.0.0.1:${await group.primaryPort()}`,
+      server: undefined,
+      sentinel: group,
+      stop: () => group.stop(),
+    }
+  }
+  const server = await startRedis({
+    source: 'binary',
+    ...(scenario === 'redis-evicts'
+      ? { args: ['--maxmemory', '8mb', '--maxmemory-policy', 'allkeys-lru'] }
+      : {}),
+  })
+  if (scenario === 'slow-subscriber')
+    await withAdmin(server.url, (a) =>
+      a.call('CONFIG', 'SET', 'client-output-buffer-limit', 'pubsub 8kb 4kb 1'),
+    )
+  return {
+    env: { CACHE_REDIS_URL: server.url },
+    url: () => Promise.resolve(server.url),
+    server,
+    sentinel: undefined,
+    stop: () => server.stop(),
+  }
+}
+
+export async function withAdmin(url: string, fn: (admin: Redis) => Promise<unknown>) {
+  const admin = new Redis(url)
+  try {
+    await fn(admin)
+  } finally {
+    admin.disconnect()
+  }
+}
+
+/** Bytes no codec wrote, for `hostile-bytes`. */
+const HOSTILE = [
+  () => Buffer.from(Array.from({ length: 64 }, () => Math.floor(Math.random() * 256))),
+  () => Buffer.from([0xdb, 0xff, 0xff, 0xff, 0xff, 0x61]),
+  () => Buffer.alloc(100_000, 0x91),
+]
+
+/** Injects one fault of `scenario`; resolves what it measured (recovery time, ms) if anything. */
+export async function fault(
+  scenario: string,
+  target: CacheTarget,
+  prefix: string,
+  children: readonly ChildHandle[],
+): Promise<number | undefined> {
+  const server = target.server as RedisHandle
+  const url = await target.url()
+  switch (scenario) {
+    case 'sentinel-failover': {
+      const group = target.sentinel as SentinelGroupHandle
+      const old = await group.primaryPort()
+      const killed = Date.now()
+      await group.killPrimary()
+      await group.failedOver(old, 30_000)
+      return Date.now() - killed
+    }
+    case 'slow-subscriber':
+      await (children[0] as ChildHandle).request({ cmd: 'block', ms: 2_000 }, 10_000)
+      return undefined
+    case 'writes-paused':
+      await withAdmin(url, (a) => a.call('CLIENT', 'PAUSE', '1500', 'WRITE'))
+      await sleep(1_500)
+      return undefined
+    case 'redis-evicts':
+      await withAdmin(url, async (a) => {
+        const filler = Buffer.alloc(64 * 1024, 0x78)
+        const p = a.pipeline()
+        for (let i = 0; i < 192; i++) p.set(`filler:${Math.random()}`, filler)
+        await p.exec()
+      })
+      return undefined
+    case 'hostile-bytes':
+      await withAdmin(url, async (a) => {
+        const p = a.pipeline()
+        for (let i = 0; i < KEYS.rootKeys; i += 3)
+          p.set(`{${prefix}::k${i}}`, (HOSTILE[i % 3] as () => Buffer)(), 'PX', 60_000)
+        for (let i = 0; i < KEYS.taggedKeys; i += 3)
+          p.set(`{${prefix}:ns:t${i}}`, (HOSTILE[i % 3] as () => Buffer)(), 'PX', 60_000)
+        await p.exec()
+      })
+      return undefined
+    case 'pubsub-killed':
+      await withAdmin(url, (a) => a.call('CLIENT', 'KILL', 'TYPE', 'pubsub'))
+      return undefined
+    case 'redis-restarted-empty':
+      await server.restart()
+      return undefined
+    case 'redis-frozen':
+      await server.freeze()
+      await sleep(1_500)
+      await server.thaw()
+      return undefined
+    default:
+      return undefined
+  }
+}
