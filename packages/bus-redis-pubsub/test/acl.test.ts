@@ -1,4 +1,5 @@
 import { createCache, errors } from '@strata/core'
+import { cacheBehaviourSuite } from '@strata/core/testing'
 import { memoryL1 } from '@strata/l1-memory'
 import { redisL2 } from '@strata/l2-redis'
 import { startRedis, type RedisHandle } from '@strata/testing'
@@ -54,6 +55,23 @@ const LEAST = [
   '+info',
   '+ping',
 ]
+
+// The whole behaviour suite, as the documented least-privilege user (L2 and bus).
+let leastUrl: Promise<string> | undefined
+let behaviourSeq = 0
+cacheBehaviourSuite('as the least-privilege ACL user, L1+L2+bus', {
+  create: async () => {
+    const url = await (leastUrl ??= user('strata-suite', LEAST))
+    const c = createCache({
+      prefix: `acl-beh${behaviourSeq++}`,
+      l1: memoryL1(),
+      l2: redisL2({ redis: url, commandTimeout: 1_000 }),
+      bus: redisPubSubBus({ redis: url }),
+    })
+    await c.ready()
+    return c
+  },
+})
 
 describe('least-privilege Redis users', () => {
   it('the documented ACL is enough: ready() resolves and reads, writes, tags and the bus work', async () => {
