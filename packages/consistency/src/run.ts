@@ -151,13 +151,20 @@ export async function runScenario(name: ScenarioName, options: RunOptions = {}):
     }
     const results = await work
     const loadMs = Date.now() - started
-    // Quiesce: every replica connected again, then quiet time for the last messages.
+    // Quiesce (bounded): every replica connected again and its repairs done, then quiet
+    // time for the last messages.
     const deadline = Date.now() + 20_000
     for (let i = 0; i < 1_000 && Date.now() < deadline; i++) {
       const states = await Promise.all(
-        children.map((c) => c.request<{ stats: { bus: { state: string } } }>({ cmd: 'stats' })),
+        children.map((c) =>
+          c.request<{ stats: { bus: { state: string }; l2: { pendingRepairs: number } } }>({
+            cmd: 'stats',
+          }),
+        ),
       )
-      if (states.every((s) => s.stats.bus.state === 'connected')) break
+      // Settled: every bus connected and every failed write's L2 repair landed.
+      if (states.every((s) => s.stats.bus.state === 'connected' && s.stats.l2.pendingRepairs === 0))
+        break
       await sleep(50)
     }
     await sleep(options.quiesceMs ?? 2_000)

@@ -398,6 +398,26 @@ describe('12. tag versions never go backwards', () => {
     expect(await l2View(f, 'k')).toBeUndefined()
   })
 
+  it('a failed write is repaired as soon as the bus resyncs, not after the backoff grown in the outage', async () => {
+    const f = fleet()
+    const [a, b] = [f.replica(), f.replica()]
+    await a.set('k', 'old')
+    const realSet = f.l2.set.bind(f.l2)
+    const realDelete = f.l2.delete.bind(f.l2)
+    f.l2.set = () => Promise.reject(new Error('down'))
+    f.l2.delete = () => Promise.reject(new Error('down'))
+    await expect(b.set('k', 'new')).rejects.toMatchObject({ code: errors.E_L2_UNAVAILABLE })
+    await f.clock.advanceAsync(20_000) // every repair attempt fails: the backoff is at 5 s
+    expect(b.stats().l2.pendingRepairs).toBe(1)
+    expect(await l2View(f, 'k')).toBe('old') // what every replica reads until the repair lands
+    f.l2.set = realSet
+    f.l2.delete = realDelete
+    f.hub.simulateGap() // Redis answers again: the bus resyncs
+    await f.clock.advanceAsync(300)
+    expect(b.stats().l2.pendingRepairs).toBe(0)
+    expect(await l2View(f, 'k')).toBeUndefined()
+  })
+
   it('an invalidateTags that failed while L2 was down is redone once L2 answers', async () => {
     const f = fleet()
     const [a, b] = [f.replica(), f.replica()]

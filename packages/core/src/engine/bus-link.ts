@@ -173,9 +173,13 @@ export class BusLink {
       if (this.#clampTimer) clock.clearTimeout(this.#clampTimer)
       this.#clampTimer = undefined
       s.counters.resynced++
+      this.onResynced?.()
       if (s.events.has['bus:resynced']) s.events.emit('bus:resynced', { reason })
     }
   }
+
+  /** Called when the bus resynced after a gap (Redis answers again): the engine kicks repairs. */
+  onResynced: (() => void) | undefined
 
   get pendingPublishes(): number {
     return this.#publisher?.pending ?? 0

@@ -106,6 +106,7 @@ export class Engine {
     this.bus = new BusLink(s)
     this.bus.attach(local)
     this.#repair = this.l2 ? new Repair(s, this.l2, local, this.bus) : undefined
+    this.bus.onResynced = () => this.#repair?.kick()
     this.reads = new ReadPipeline(s, this.l1, this.l2, loaders, failSafe)
     this.writes = new WritePipeline(s, this.l1, this.l2, loaders, local, this.bus, this.#repair)
     o.l2?.useLogger?.(o.logger.child({ tier: 'l2' }))

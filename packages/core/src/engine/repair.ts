@@ -21,6 +21,7 @@ export class Repair {
   readonly #prefixes = new Set<string>()
   #timer: ReturnType<Shared['o']['clock']['setTimeout']> | undefined
   #delay = 100
+  #running = false
   static readonly max = 100_000
 
   constructor(shared: Shared, l2: L2Tier, local: Invalidation, bus: BusLink) {
@@ -66,8 +67,20 @@ export class Repair {
     this.#arm()
   }
 
+  /**
+   * Redis answers again (the bus resynced): repair now instead of waiting out a backoff
+   * grown during the outage. Until the repair lands, other replicas read the old value.
+   */
+  kick(): void {
+    this.#delay = 100
+    if (this.#running || this.pending === 0) return
+    if (this.#timer !== undefined) this.#s.o.clock.clearTimeout(this.#timer)
+    this.#timer = undefined
+    this.#arm()
+  }
+
   #arm(): void {
-    if (this.#timer !== undefined || this.#s.closed || this.pending === 0) return
+    if (this.#timer !== undefined || this.#running || this.#s.closed || this.pending === 0) return
     const delay = this.#delay * (0.5 + Math.random())
     this.#timer = this.#s.o.clock.setTimeout(() => {
       this.#timer = undefined
@@ -79,6 +92,7 @@ export class Repair {
   async #run(): Promise<void> {
     const s = this.#s
     const l2 = this.#l2.driver
+    this.#running = true
     try {
       const prefixes = [...this.#prefixes]
       for (const p of prefixes) {
@@ -108,6 +122,7 @@ export class Repair {
     } catch {
       this.#delay = Math.min(this.#delay * 2, 5_000)
     }
+    this.#running = false
     this.#arm()
   }
 
