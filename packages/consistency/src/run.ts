@@ -47,11 +47,9 @@ export const SCENARIOS = {
   /**
    * A primary, a replica and three sentinels (`redis-server --sentinel`); the primary is
    * SIGKILLed under load. Replicas connect through ioredis' Sentinel support, follow the
-   * promoted replica, and resync (the primary changed: a new run id). KNOWN FAILING:
-   * 4 of 5 runs leave keys permanently stale (see the reliability issue's notes); not
-   * in the CI test until that is fixed.
+   * promoted replica, and resync (the primary changed: a new run id).
    */
-  'sentinel-failover': { faults: 1, detected: true, knownFailing: true },
+  'sentinel-failover': { faults: 1, detected: true },
 } as const
 export type ScenarioName = keyof typeof SCENARIOS
 
