@@ -117,6 +117,11 @@ export async function fault(
     case 'pubsub-killed':
       await withAdmin(url, (a) => a.call('CLIENT', 'KILL', 'TYPE', 'pubsub'))
       return undefined
+    case 'refresh-ahead-outage':
+      await server.kill()
+      await sleep(10_000)
+      await server.restart()
+      return undefined
     case 'redis-restarted-empty':
       await server.restart()
       return undefined

@@ -31,11 +31,24 @@ function rng(seed: number): () => number {
 }
 
 /** Reads the source, then takes `delay` ms before returning (the window a write can race). */
+/** Loads of one key running at once in this process (reported; see Report.maxLoadsInFlight). */
+const inFlight = new Map<string, number>()
+let maxInFlight = 0
+let unhandled = 0
+process.on('unhandledRejection', () => unhandled++)
+
 function loader(truthKey: string): () => Promise<Versioned> {
   return async () => {
-    const v = Number((await truth.get(truthKey)) ?? 0)
-    await sleep(delay)
-    return { v }
+    const n = (inFlight.get(truthKey) ?? 0) + 1
+    inFlight.set(truthKey, n)
+    maxInFlight = Math.max(maxInFlight, n)
+    try {
+      const v = Number((await truth.get(truthKey)) ?? 0)
+      await sleep(delay)
+      return { v }
+    } finally {
+      inFlight.set(truthKey, (inFlight.get(truthKey) ?? 1) - 1)
+    }
   }
 }
 
@@ -46,7 +59,8 @@ const handlers: Record<string, (msg: Record<string, unknown>) => unknown> = {
     const prefix = msg['prefix'] as string
     cache = createCache({
       prefix,
-      ttl: '1h',
+      // refresh: short-lived entries refreshed ahead (refresh-ahead-outage), else 1 h.
+      ...(msg['refresh'] === true ? { ttl: '1s', refreshAhead: 0.5, grace: '60s' } : { ttl: '1h' }),
       l1: memoryL1({ maxEntries: 100_000 }),
       l2: redisL2({
         redis: cacheRedis,
@@ -190,7 +204,7 @@ const handlers: Record<string, (msg: Record<string, unknown>) => unknown> = {
   },
 
   stats() {
-    return { stats: cache.stats(), events }
+    return { stats: cache.stats(), events, maxInFlight, unhandled }
   },
 
   async close() {
