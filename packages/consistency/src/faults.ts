@@ -6,6 +6,7 @@ import {
   type RedisHandle,
   type SentinelGroupHandle,
 } from '@strata/testing'
+import { channelName, encodeMessage } from '@strata/bus-redis-pubsub'
 import { Redis } from 'ioredis'
 
 /** The workload's keyspace (replicas and faults agree on it). */
@@ -44,7 +45,7 @@ export async function startTarget(scenario: string): Promise<CacheTarget> {
   })
   if (scenario === 'slow-subscriber')
     await withAdmin(server.url, (a) =>
-      a.call('CONFIG', 'SET', 'client-output-buffer-limit', 'pubsub 8kb 4kb 1'),
+      a.call('CONFIG', 'SET', 'client-output-buffer-limit', 'pubsub 4mb 2mb 1'),
     )
   return {
     env: { CACHE_REDIS_URL: server.url },
@@ -89,9 +90,26 @@ export async function fault(
       await group.failedOver(old, 30_000)
       return Date.now() - killed
     }
-    case 'slow-subscriber':
-      await (children[0] as ChildHandle).request({ cmd: 'block', ms: 2_000 }, 10_000)
+    case 'slow-subscriber': {
+      // Loopback socket buffers hold megabytes: only a flood overflows a stalled reader.
+      const blocked = (children[0] as ChildHandle).request({ cmd: 'block', ms: 2_000 }, 10_000)
+      await sleep(200)
+      await withAdmin(url, async (a) => {
+        const keys = Array.from(
+          { length: 1_000 },
+          (_, i) => `${prefix}::flood-${i}-${'x'.repeat(24)}`,
+        )
+        const p = a.pipeline()
+        for (let seq = 1; seq <= 400; seq++)
+          p.publish(
+            channelName(prefix),
+            encodeMessage({ op: 'delete', source: 'chaos-flood', seq, ts: Date.now(), keys }),
+          )
+        await p.exec()
+      })
+      await blocked
       return undefined
+    }
     case 'writes-paused':
       await withAdmin(url, (a) => a.call('CLIENT', 'PAUSE', '1500', 'WRITE'))
       await sleep(1_500)

@@ -33,8 +33,6 @@ describe('analysis', () => {
 
 describe('4 replica processes against real Redis', () => {
   for (const name of Object.keys(SCENARIOS) as ScenarioName[]) {
-    // A scenario that still finds a bug runs in `pnpm chaos`, not in CI (see run.ts).
-    if ('knownFailing' in SCENARIOS[name]) continue
     it(`${name}: no key stays stale; writes consistent within the bound`, async () => {
       const r = await runScenario(name)
       console.log(summary(r))

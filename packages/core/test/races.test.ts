@@ -418,6 +418,27 @@ describe('12. tag versions never go backwards', () => {
     expect(await l2View(f, 'k')).toBeUndefined()
   })
 
+  it('invalidations queued while the bus was down go out as soon as it resyncs, not after the backoff', async () => {
+    const f = fleet()
+    const bus = f.hub.bus()
+    const realPublish = bus.publish.bind(bus)
+    const a = f.replica({ bus })
+    const b = f.replica()
+    await a.set('k', 'old')
+    expect(await b.get('k')).toBe('old') // b holds it in L1
+    bus.publish = () => Promise.reject(new Error('down'))
+    await a.set('k', 'new') // L2 takes it; the invalidation waits in a's retry queue
+    await f.clock.advanceAsync(20_000) // every retry fails: the backoff is at 5 s
+    expect(a.stats().bus.pendingPublishes).toBe(1)
+    expect(await b.get('k')).toBe('old')
+    bus.publish = realPublish
+    bus.gap() // a's bus resyncs (b's never went away)
+    await f.clock.advanceAsync(300)
+    await settle()
+    expect(a.stats().bus.pendingPublishes).toBe(0)
+    expect(await b.get('k')).toBe('new')
+  })
+
   it('an invalidateTags that failed while L2 was down is redone once L2 answers', async () => {
     const f = fleet()
     const [a, b] = [f.replica(), f.replica()]

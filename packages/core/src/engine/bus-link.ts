@@ -173,6 +173,7 @@ export class BusLink {
       if (this.#clampTimer) clock.clearTimeout(this.#clampTimer)
       this.#clampTimer = undefined
       s.counters.resynced++
+      this.#publisher?.kick()
       this.onResynced?.()
       if (s.events.has['bus:resynced']) s.events.emit('bus:resynced', { reason })
     }

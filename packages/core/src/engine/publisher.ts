@@ -165,6 +165,18 @@ export class Publisher {
     }
   }
 
+  /**
+   * The bus answers again (it resynced): send what waits now instead of after a backoff
+   * grown during the outage. Until then peers keep the copies these messages invalidate.
+   */
+  kick(): void {
+    this.#delay = 50
+    if (this.#draining || this.#closing || this.#retry.length === 0) return
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer)
+    this.#timer = undefined
+    void this.#drain()
+  }
+
   /** Stops retrying and waits (bounded) for sends in flight. Idempotent; resolves how many invalidations were dropped. */
   close(): Promise<number> {
     this.#closing ??= (async () => {
