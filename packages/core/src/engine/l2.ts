@@ -126,12 +126,8 @@ export class L2Tier {
         )
         raw = values.map((value) => ({ value }))
       }
-      const answers = raw.map((r, i): L2Answer => {
-        const entry = r.value === undefined ? undefined : this.#decode(keys[i] as string, r.value)
-        return { entry, token: r.token }
-      })
-      await this.#dropStaleTags(answers)
-      if (leases) await this.#leaseUnservable(full, raw, answers, leases)
+      const answers = await this.#answers(keys, raw)
+      if (leases) await this.#leaseUnservable(full, raw, answers)
       return answers
     } catch (err) {
       s.l2Failure(err, 'l2.get', keys.length === 1 ? keys[0] : undefined)
@@ -145,27 +141,48 @@ export class L2Tier {
    * too, or a slow loader could overwrite a newer write with an older value. One more
    * round trip, on this path only.
    */
-  async #leaseUnservable(
+  #leaseUnservable(
     full: readonly string[],
     raw: readonly { value: Uint8Array | undefined; token?: string | undefined }[],
     answers: L2Answer[],
-    leases: NonNullable<L2Driver['leases']>,
   ): Promise<void> {
     const now = this.#s.o.clock.now()
+    return this.#takeLeases(
+      full,
+      answers,
+      (a, i) => raw[i]?.value !== undefined && !(a.entry && a.entry.freshUntil > now),
+    )
+  }
+
+  /** A lease (one round trip) for every answer without a token that `pick` names. Throws on L2 errors. */
+  async #takeLeases(
+    full: readonly string[],
+    answers: L2Answer[],
+    pick: (a: L2Answer, i: number) => boolean,
+  ): Promise<void> {
+    const leases = this.driver.leases
     const idx: number[] = []
     answers.forEach((a, i) => {
-      if (
-        a.token === undefined &&
-        raw[i]?.value !== undefined &&
-        !(a.entry && a.entry.freshUntil > now)
-      )
-        idx.push(i)
+      if (a.token === undefined && pick(a, i)) idx.push(i)
     })
-    if (idx.length === 0) return
+    if (!leases || idx.length === 0) return
     const tokens = await this.span('lease', () =>
       leases.leaseMany(idx.map((i) => full[i] as string)),
     )
     idx.forEach((i, j) => ((answers[i] as L2Answer).token = tokens[j]))
+  }
+
+  /** Raw bytes → answers: decoded (corrupt bytes a counted miss), tag-invalidated entries dropped. */
+  async #answers(
+    keys: readonly string[],
+    raw: readonly { value: Uint8Array | undefined; token?: string | undefined }[],
+  ): Promise<L2Answer[]> {
+    const answers = raw.map((r, i): L2Answer => {
+      const entry = r.value === undefined ? undefined : this.#decode(keys[i] as string, r.value)
+      return { entry, token: r.token }
+    })
+    await this.#dropStaleTags(answers)
+    return answers
   }
 
   /**
@@ -173,17 +190,10 @@ export class L2Tier {
    * must be guarded like any other fill. Never throws (an error leaves them unleased).
    */
   async leaseServed(keys: readonly string[], answers: L2Answer[]): Promise<void> {
-    const leases = this.driver.leases
-    const idx: number[] = []
-    answers.forEach((a, i) => {
-      if (a.token === undefined && a.entry !== undefined) idx.push(i)
-    })
-    if (!leases || idx.length === 0) return
     const s = this.#s
     try {
-      const full = idx.map((i) => s.keys.fullOf(keys[i] as string))
-      const tokens = await this.span('lease', () => leases.leaseMany(full))
-      idx.forEach((i, j) => ((answers[i] as L2Answer).token = tokens[j]))
+      const full = keys.map((k) => s.keys.fullOf(k))
+      await this.#takeLeases(full, answers, (a) => a.entry !== undefined)
     } catch (err) {
       s.l2Failure(err, 'l2.lease', keys.length === 1 ? keys[0] : undefined)
     }
@@ -221,11 +231,10 @@ export class L2Tier {
     const full = keys.map((k) => s.keys.fullOf(k))
     const tokens = l2.leases ? await l2.leases.leaseMany(full) : undefined
     const raw = await l2.getMany(full)
-    const answers = raw.map((b, i): L2Answer => ({
-      entry: b === undefined ? undefined : this.#decode(keys[i] as string, b),
-      token: tokens?.[i],
-    }))
-    await this.#dropStaleTags(answers)
+    const answers = await this.#answers(
+      keys,
+      raw.map((value, i) => ({ value, token: tokens?.[i] })),
+    )
     const now = s.o.clock.now()
     const kept: (Entry | undefined)[] = []
     const rewrite: number[] = []

@@ -142,37 +142,61 @@ export class WritePipeline {
     }
     if (persist) await persist((prepared[0] as Prepared).entry.version)
     const keys = prepared.map((x) => x.k)
+    await this.#keyWrite(
+      keys,
+      'set',
+      (l2) => this.#writeL2(l2, prepared),
+      async (l1, start) => {
+        for (const x of prepared) {
+          if (s.hooks?.beforeL1Write) await s.hooks.beforeL1Write(x.k)
+          l1.fill(x.k, x.entry, start, x.p, false)
+        }
+      },
+      // skipBusNotify is honoured only when the write succeeded (a failure tells everyone).
+      (failed) =>
+        !failed && prepared.some((x) => x.p.skipBusNotify)
+          ? prepared.filter((x) => !x.p.skipBusNotify).map((x) => x.k)
+          : keys,
+    )
+    if (s.events.has.set) for (const k of keys) s.events.emit('set', { key: s.keys.fullOf(k) })
+  }
+
+  /**
+   * The steps every key write shares (set, setMany, expire): under the fill guard,
+   * invalidate locally, run the L2 part, write this replica's L1 through the guard (only
+   * if L2 took its part), publish, and on failure schedule the repair and throw.
+   */
+  async #keyWrite<T>(
+    keys: readonly string[],
+    operation: 'set' | 'expire',
+    toL2: (l2: L2Tier) => Promise<T>,
+    toL1: (l1: L1Tier, start: number, fromL2: T | undefined) => Promise<void>,
+    told: (failed: boolean) => readonly string[],
+  ): Promise<void> {
+    const s = this.#s
     for (const k of keys) s.guard.begin(k)
     try {
       const start = this.#local.keys(keys)
       let failure: unknown
+      let fromL2: T | undefined
       const l2 = this.#l2
       if (l2) {
         try {
-          await this.#writeL2(l2, prepared)
+          fromL2 = await toL2(l2)
         } catch (err) {
           failure = err
         }
       }
-      if (failure === undefined && this.#l1) {
-        for (const x of prepared) {
-          if (s.hooks?.beforeL1Write) await s.hooks.beforeL1Write(x.k)
-          this.#l1.fill(x.k, x.entry, start, x.p, false)
-        }
-      }
-      // skipBusNotify is honoured only when the write succeeded (a failure tells everyone).
-      const told =
-        failure === undefined && prepared.some((x) => x.p.skipBusNotify)
-          ? prepared.filter((x) => !x.p.skipBusNotify).map((x) => x.k)
-          : keys
-      if (told.length > 0) await this.#bus.publishKeys('set', told)
+      if (failure === undefined && this.#l1) await toL1(this.#l1, start, fromL2)
+      const publish = told(failure !== undefined)
+      if (publish.length > 0)
+        await this.#bus.publishKeys(operation === 'set' ? 'set' : 'delete', publish)
       if (failure !== undefined) {
-        // L2 may still hold the old value: delete it once Redis answers again.
+        // L2 may still hold the old (or still fresh) value: delete it once Redis answers again.
         this.#repair?.keys(keys)
-        throw s.l2Failure(failure, 'set', keys.length === 1 ? keys[0] : undefined)
+        throw s.l2Failure(failure, operation, keys.length === 1 ? keys[0] : undefined)
       }
       this.#repair?.done(keys)
-      if (s.events.has.set) for (const k of keys) s.events.emit('set', { key: s.keys.fullOf(k) })
     } finally {
       for (const k of keys) s.guard.end(k)
     }
@@ -224,44 +248,23 @@ export class WritePipeline {
   async #expire(keys: readonly string[]): Promise<void> {
     const s = this.#s
     const unique = [...new Set(keys)]
-    const l1 = this.#l1
-    const l2 = this.#l2
     // Without L2, this replica's own copy is what stays for grace.
-    let kept = l2 ? [] : unique.map((k) => l1?.stale(k))
-    for (const k of unique) s.guard.begin(k)
-    try {
-      const start = this.#local.keys(unique)
-      let failure: unknown
-      if (l2) {
-        try {
-          kept = await l2.span('expire', () => l2.expire(unique))
-        } catch (err) {
-          failure = err
-        }
-      }
-      if (failure === undefined && l1) {
+    const own = this.#l2 ? undefined : unique.map((k) => this.#l1?.stale(k))
+    await this.#keyWrite(
+      unique,
+      'expire',
+      (l2) => l2.span('expire', () => l2.expire(unique)),
+      async (l1, start, fromL2) => {
+        const kept = fromL2 ?? own ?? []
+        const now = s.o.clock.now()
         unique.forEach((k, i) => {
           const e = kept[i]
           if (e)
-            l1.fill(
-              k,
-              { ...e, freshUntil: Math.min(e.freshUntil, s.o.clock.now()) },
-              start,
-              undefined,
-              false,
-            )
+            l1.fill(k, { ...e, freshUntil: Math.min(e.freshUntil, now) }, start, undefined, false)
         })
-      }
-      await this.#bus.publishKeys('delete', unique)
-      if (failure !== undefined) {
-        // L2 may still hold the fresh value: delete it once Redis answers again.
-        this.#repair?.keys(unique)
-        throw s.l2Failure(failure, 'expire', unique.length === 1 ? unique[0] : undefined)
-      }
-      this.#repair?.done(unique)
-    } finally {
-      for (const k of unique) s.guard.end(k)
-    }
+      },
+      () => unique,
+    )
   }
 
   async #tags(tags: readonly string[]): Promise<void> {
