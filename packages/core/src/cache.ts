@@ -133,7 +133,7 @@ export class Cache {
    * for one key share one load. Return `null` from the loader to cache "not found";
    * returning `undefined` is an error.
    */
-  async getOrSet<V>(key: string, loader: Loader<V>, options?: EntryOptions): Promise<V> {
+  getOrSet<V>(key: string, loader: Loader<V>, options?: EntryOptions): Promise<V> {
     if (options?.signal)
       return this.#abortable(this.#getOrSet(key, loader, options), options.signal)
     return this.#getOrSet(key, loader, options)

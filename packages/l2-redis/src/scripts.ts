@@ -10,23 +10,33 @@ function script(source: string): Script {
 }
 
 /**
+ * Lua: takes the lease at key `k` for token `t` (ttl `ms`), or joins the live one: returns
+ * the token that holds it. One command on Redis 7.0+ (`SET NX GET`); Redis 6.2 refuses
+ * NX with GET, and there it falls back to GET then SET.
+ */
+const TAKE_LEASE = `
+local function lease(k, t, ms)
+  local ok, old = pcall(redis.call, 'SET', k, t, 'NX', 'PX', ms, 'GET')
+  if not ok then
+    old = redis.call('GET', k)
+    if not old then redis.call('SET', k, t, 'PX', ms) end
+  end
+  return old or t
+end`
+
+/**
  * KEYS: value1, lease1, value2, lease2, … (one slot); ARGV[1] token prefix, ARGV[2] lease ttl ms.
  * Reads every value; a hit is a pure read. A miss takes the key's lease: the live token
  * if one exists (concurrent missers share it), else a new one (`<prefix><i>`). Returns
  * a flat array: value1, token1, value2, token2, … (nil where absent).
  */
 export const GET_MANY_WITH_LEASE = script(`
+${TAKE_LEASE}
 local out = {}
 for i = 1, #KEYS, 2 do
   local v = redis.call('GET', KEYS[i])
   local t = false
-  if not v then
-    t = redis.call('GET', KEYS[i + 1])
-    if not t then
-      t = ARGV[1] .. ((i + 1) / 2)
-      redis.call('SET', KEYS[i + 1], t, 'PX', ARGV[2])
-    end
-  end
+  if not v then t = lease(KEYS[i + 1], ARGV[1] .. ((i + 1) / 2), ARGV[2]) end
   out[i] = v
   out[i + 1] = t
 end
@@ -38,15 +48,9 @@ return out
  * joins each key's lease whatever the value holds (core found bytes it cannot serve).
  */
 export const LEASE_MANY = script(`
+${TAKE_LEASE}
 local out = {}
-for i = 1, #KEYS do
-  local t = redis.call('GET', KEYS[i])
-  if not t then
-    t = ARGV[1] .. i
-    redis.call('SET', KEYS[i], t, 'PX', ARGV[2])
-  end
-  out[i] = t
-end
+for i = 1, #KEYS do out[i] = lease(KEYS[i], ARGV[1] .. i, ARGV[2]) end
 return out
 `)
 

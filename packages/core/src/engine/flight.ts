@@ -27,6 +27,8 @@ export class Flight {
   finished = false
   /** The best stale entry known for the key (for callers whose own deadline fires first). */
   stale: Entry | undefined
+  /** The lease token L2 handed out with the miss (the fill goes through it). */
+  token: string | undefined = undefined
   #resolve!: (o: Outcome) => void
   #reject!: (e: unknown) => void
 
@@ -67,7 +69,6 @@ export interface Job {
   source: Source
   p: CallPolicy
   flights: Flight[]
-  tokens: (string | undefined)[]
   /** Set when the refresh-ahead of an L1 entry started it: only a newer L2 entry counts. */
   refreshing: Entry | undefined
   /** L2 answers read before the job started (getOrSet reads before it builds a flight). */

@@ -40,6 +40,9 @@ export type Source =
 /** Tag versions read before the source: `undefined` when they could not be read (the entry then stays out of L2). */
 type Versions = Promise<readonly number[] | undefined>
 
+/** Shared by every load without tags (a resolved promise per load is garbage on the miss path). */
+const NO_VERSIONS: Versions = Promise.resolve(undefined)
+
 /** One key's loaded value with what the loader chose for it. */
 export interface Loaded {
   value: unknown
@@ -68,7 +71,7 @@ export class Loaders {
   /** Current tag versions, read now; `undefined` (reported) when L2 fails. */
   versionsOf(tags: readonly string[], key?: string): Versions {
     const l2 = this.#l2
-    if (tags.length === 0 || !l2?.driver.tags) return Promise.resolve(undefined)
+    if (tags.length === 0 || !l2?.driver.tags) return NO_VERSIONS
     return l2.tagVersions(tags).catch((err: unknown) => {
       this.#s.l2Failure(err, 'l2.tags', key)
       return undefined
@@ -79,42 +82,77 @@ export class Loaders {
    * Calls `source` for `keys` (user keys in `userKeys`). Resolves, per key, what was
    * loaded or the error for that key; rejects with E_LOADER_ERROR when the call fails.
    */
-  async call(
+  call(
     source: Source,
     keys: readonly string[],
     userKeys: readonly string[],
     p: CallPolicy,
-    stale: readonly (Entry | undefined)[],
+    /** The stale entry of a single-key source's key (batch loaders get none). */
+    stale: Entry | undefined,
     signal: () => AbortSignal,
   ): Promise<(Loaded | CacheError)[]> {
-    const s = this.#s
-    s.counters.loads++
+    this.#s.counters.loads++
     const versions = this.versionsOf(p.tags, keys.length === 1 ? keys[0] : undefined)
-    // Tag versions must be read before the source is: wait for them (only when there are tags).
-    if (p.tags.length > 0) await versions
-    try {
-      if (source.kind === 'one') {
-        const ctx = new Context(
-          this,
-          userKeys[0] as string,
-          keys[0] as string,
-          stale[0]?.value,
-          signal,
-          {
-            value: undefined,
-            ttl: p.ttl,
-            tags: p.tags,
+    const run = () =>
+      source.kind === 'one'
+        ? this.#one(
+            source.loader,
+            userKeys[0] as string,
+            keys[0] as string,
+            p,
+            stale,
+            signal,
             versions,
-          },
-        )
-        const loaded = ctx.loaded
-        loaded.value = await (s.tel.on
-          ? s.tel.load(async () => source.loader(ctx))
-          : source.loader(ctx))
-        return [loaded.value === undefined && !loaded.skip ? undefinedValue() : loaded]
-      }
-      const run = async () => source.loader([...userKeys], { signal: signal() })
-      const map = await (s.tel.on ? s.tel.load(run) : run())
+          )
+        : this.#many(source.loader, userKeys, p, signal, versions)
+    // Tag versions must be read before the source is: wait for them (only when there are tags).
+    return p.tags.length > 0 ? versions.then(run) : run()
+  }
+
+  /** A single-key loader; no async frame of its own (this runs once per miss). */
+  #one(
+    loader: Loader<unknown>,
+    userKey: string,
+    key: string,
+    p: CallPolicy,
+    stale: Entry | undefined,
+    signal: () => AbortSignal,
+    versions: Versions,
+  ): Promise<(Loaded | CacheError)[]> {
+    const ctx = new Context(this, userKey, key, stale?.value, signal, {
+      value: undefined,
+      ttl: p.ttl,
+      tags: p.tags,
+      versions,
+    })
+    const loaded = ctx.loaded
+    let r: unknown
+    try {
+      r = this.#s.tel.on ? this.#s.tel.load(async () => loader(ctx)) : loader(ctx)
+    } catch (err) {
+      return Promise.reject(this.#failed(err))
+    }
+    return Promise.resolve(r).then(
+      (value) => {
+        loaded.value = value
+        return [value === undefined && !loaded.skip ? undefinedValue() : loaded]
+      },
+      (err: unknown) => {
+        throw this.#failed(err)
+      },
+    )
+  }
+
+  async #many(
+    loader: BatchLoader<unknown>,
+    userKeys: readonly string[],
+    p: CallPolicy,
+    signal: () => AbortSignal,
+    versions: Versions,
+  ): Promise<(Loaded | CacheError)[]> {
+    try {
+      const run = async () => loader([...userKeys], { signal: signal() })
+      const map = await (this.#s.tel.on ? this.#s.tel.load(run) : run())
       if (!(map instanceof Map))
         throw new TypeError(`batch loader must resolve a Map (got ${typeof map})`)
       return userKeys.map((uk) => {
@@ -125,13 +163,18 @@ export class Loaders {
           : { value, ttl: p.ttl, tags: p.tags, versions }
       })
     } catch (err) {
-      s.counters.loadErrors++
-      throw new CacheError(
-        errors.E_LOADER_ERROR,
-        `[core] the loader failed: ${String((err as Error | undefined)?.message ?? err)}`,
-        { cause: err },
-      )
+      throw this.#failed(err)
     }
+  }
+
+  /** A loader's failure, counted, as the E_LOADER_ERROR its callers get. */
+  #failed(err: unknown): CacheError {
+    this.#s.counters.loadErrors++
+    return new CacheError(
+      errors.E_LOADER_ERROR,
+      `[core] the loader failed: ${String((err as Error | undefined)?.message ?? err)}`,
+      { cause: err },
+    )
   }
 
   /** The entry for a value (a load's or a `set`'s), under the tag versions read for it. */

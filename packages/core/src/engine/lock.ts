@@ -82,7 +82,7 @@ async function servedFromL2(
     at.flight.settle(await pipeline.steps.l2Served(at.key, e, at.flight.start, job.p))
     return true
   }
-  if (lease) job.tokens[0] = (read as L2Answer).token
+  if (lease) (job.flights[0] as Flight).token = (read as L2Answer).token
   return false
 }
 

@@ -6,10 +6,20 @@ import type { FailSafe } from './fail-safe.js'
 import { Flight, over, type Job, type Outcome } from './flight.js'
 import { ReadSteps, servable } from './read-steps.js'
 import type { L1Tier } from './l1.js'
-import type { L2Answer, L2Tier } from './l2.js'
+import type { FillResult, L2Answer, L2Fill, L2Tier } from './l2.js'
 import type { Loaded, Loader, Loaders, Source } from './loader.js'
 import { lockedLoad } from './lock.js'
 import type { Shared } from './shared.js'
+
+/** A loaded key on its way to the tiers: its L2 fill item, and what became of the fill. */
+interface StoreItem extends L2Fill {
+  flight: Flight
+  toL2: boolean
+  result: FillResult | undefined
+}
+
+/** The `todo` of a one-key job (shared, never mutated): no array per miss. */
+const ALL_OF_ONE: readonly number[] = Object.freeze([0])
 
 /**
  * The read pipeline. `get`, `getMany`, `getOrSet`, `getOrSetMany`, refresh-ahead,
@@ -41,20 +51,6 @@ export class ReadPipeline {
     this.#loaders = loaders
     this.#failSafe = failSafe
     this.steps = new ReadSteps(shared, l1, l2)
-  }
-
-  /** `getOrSet` after an L1 miss. */
-  async getOrSetOne(
-    k: string,
-    key: string,
-    loader: Loader<unknown>,
-    options: EntryOptions | undefined,
-    probe?: Probe,
-  ): Promise<unknown> {
-    if (typeof loader !== 'function') throw invalidOption('core', 'loader', 'must be a function')
-    if (this.#l1) this.#s.counters.l1Misses++
-    const o = await this.loadOne(k, key, { kind: 'one', loader }, options, probe)
-    return this.#s.out(o.entry.value)
   }
 
   /** `getOrSetMany`: one L1 pass, then one load (one loader call) for what L1 missed. */
@@ -119,19 +115,22 @@ export class ReadPipeline {
   }
 
   /**
-   * The one-key load of `getOrSet`. It reads L2 first (batched with the tick's other
+   * `getOrSet` after an L1 miss: the one-key load. It reads L2 first (batched with the tick's other
    * reads, a lease taken on a miss) and builds a flight only on a miss: an L2 hit costs
    * no flight. A miss hands what it read to the job, which does not read again.
    */
-  async loadOne(
+  async getOrSetOne(
     k: string,
     userKey: string,
-    source: Source,
+    loader: Loader<unknown>,
     options: EntryOptions | undefined,
     probe?: Probe,
-  ): Promise<Outcome> {
+  ): Promise<unknown> {
+    if (typeof loader !== 'function') throw invalidOption('core', 'loader', 'must be a function')
     const s = this.#s
+    if (this.#l1) s.counters.l1Misses++
     const p = resolveCall(s.o, options)
+    const source: Source = { kind: 'one', loader }
     let o: Outcome
     // forceFresh joins nobody and reads L2 only for a stale fallback and a lease (in the job).
     const joined = p.forceFresh ? undefined : this.#join(k, p, probe)
@@ -156,7 +155,7 @@ export class ReadPipeline {
       probe.hit = o.tier === 'l2'
       probe.stale = o.stale
     }
-    return o
+    return s.out(o.entry.value)
   }
 
   #startOne(
@@ -230,16 +229,14 @@ export class ReadPipeline {
     read?: L2Answer[],
   ): Job {
     const s = this.#s
-    const starts = keys.map((k) => s.guard.begin(k))
     const job: Job = {
       keys,
       userKeys,
       source,
       p,
       flights: keys.map(
-        (k, j) => new Flight(starts[j] as number, p.tags, refreshing ?? this.#l1?.stale(k)),
+        (k) => new Flight(s.guard.begin(k), p.tags, refreshing ?? this.#l1?.stale(k)),
       ),
-      tokens: keys.map(() => undefined),
       refreshing,
       read,
       timedOut: false,
@@ -283,7 +280,9 @@ export class ReadPipeline {
       p.hard > 0 ? clock.setTimeout(() => this.#failSafe.hardTimeout(job), p.hard) : undefined
     let soft: ReturnType<typeof clock.setTimeout> | undefined
     try {
-      const todo = this.#l2 ? await this.#readL2(job) : job.keys.map((_, j) => j)
+      let todo = this.#l2 ? this.#triage(job, job.read ?? (await this.#readL2(job))) : ALL_OF_ONE
+      if (todo instanceof Promise) todo = await todo
+      if (todo === ALL_OF_ONE && job.keys.length > 1) todo = job.keys.map((_, j) => j)
       if (todo.length === 0) return
       if (p.soft > 0 && todo.some((j) => job.flights[j]?.stale)) {
         soft = clock.setTimeout(() => {
@@ -300,28 +299,43 @@ export class ReadPipeline {
     }
   }
 
-  /** L2 with leases on a miss; fresh entries settle their flights. Returns what is still to load. */
-  async #readL2(job: Job): Promise<number[]> {
+  /** L2 with leases on a miss (forceFresh: leases on hits too, what L2 holds being only a stale fallback). */
+  async #readL2(job: Job): Promise<L2Answer[]> {
     const l2 = this.#l2 as L2Tier
-    const found = job.read ?? (await l2.read(job.keys, true))
+    const found = await l2.read(job.keys, true)
+    if (job.p.forceFresh) await l2.leaseServed(job.keys, found)
+    return found
+  }
+
+  /**
+   * What L2 answered: fresh entries settle their flights, the rest is still to load
+   * (synchronous unless something was served: the miss path awaits nothing here).
+   */
+  #triage(job: Job, found: L2Answer[]): readonly number[] | Promise<readonly number[]> {
     const force = job.p.forceFresh
-    // forceFresh: what L2 holds is only a stale fallback, and the forced load needs a lease.
-    if (force) await l2.leaseServed(job.keys, found)
     const now = this.#s.o.clock.now()
-    const todo: number[] = []
+    const lone = job.keys.length === 1
+    let todo: readonly number[] | undefined
+    let served: Promise<unknown>[] | undefined
     for (let j = 0; j < job.keys.length; j++) {
       const { entry: e, token } = found[j] as L2Answer
       const flight = job.flights[j] as Flight
-      job.tokens[j] = token
+      flight.token = token
       if (!force && servable(e, now) && (!job.refreshing || e.version > job.refreshing.version)) {
-        flight.settle(await this.steps.l2Served(job.keys[j] as string, e, flight.start, job.p))
+        ;(served ??= []).push(
+          this.steps
+            .l2Served(job.keys[j] as string, e, flight.start, job.p)
+            .then((o) => flight.settle(o)),
+        )
         continue
       }
       if (e && e.staleUntil > now && (!flight.stale || e.version > flight.stale.version))
         flight.stale = e
-      todo.push(j)
+      if (lone) todo = ALL_OF_ONE
+      else ((todo ??= []) as number[]).push(j)
     }
-    return todo
+    todo ??= []
+    return served ? Promise.all(served).then(() => todo) : todo
   }
 
   /** Calls the loader for `todo`, stores what it returned (L2 then L1), settles the flights. */
@@ -338,7 +352,7 @@ export class ReadPipeline {
         keys,
         all ? job.userKeys : todo.map((j) => job.userKeys[j] as string),
         job.p,
-        todo.map((j) => job.flights[j]?.stale),
+        (job.flights[todo[0] as number] as Flight).stale,
         job.signal,
       )
     } catch (err) {
@@ -350,59 +364,58 @@ export class ReadPipeline {
     // A loader that outlived its hard timeout still stores its value (its callers already
     // got the error or a stale value); after close, nothing is stored.
     if (job.closed) return
-    const fills: { j: number; entry: Entry; toL2: boolean }[] = []
+    // Each fill is also the L2 fill item (no second object per key).
+    const fills: StoreItem[] = []
     for (let i = 0; i < todo.length; i++) {
       const j = todo[i] as number
       const r = loaded[i] as Loaded | CacheError
+      const flight = job.flights[j] as Flight
       if (r instanceof CacheError) {
-        ;(job.flights[j] as Flight).fail(r)
+        flight.fail(r)
         continue
       }
       if (r.skip) {
         // ctx.skip(): the callers get the value, no tier stores it.
         const entry = this.#loaders.entry(r, job.p, undefined)
-        ;(job.flights[j] as Flight).settle({ entry, tier: 'loader', stale: false })
+        flight.settle({ entry, tier: 'loader', stale: false })
         continue
       }
       const versions = r.tags.length > 0 ? await r.versions : undefined
       // An entry whose tag versions could not be read cannot be checked by peers: L1 only.
       const entry = this.#loaders.entry(r, job.p, versions)
-      fills.push({ j, entry, toL2: r.tags.length === 0 || versions !== undefined })
+      const key = job.keys[j] as string
+      fills.push({
+        key,
+        entry,
+        token: flight.token,
+        start: flight.start,
+        flight,
+        toL2: r.tags.length === 0 || versions !== undefined,
+        result: undefined,
+      })
     }
     // Store: L2 through the leases, then L1 (not if L2 refused), then answer the callers.
     const l2 = this.#l2
-    const results: (string | undefined)[] = []
     const toL2 = job.p.skipL2Write
       ? []
       : fills.every((f) => f.toL2)
         ? fills
         : fills.filter((f) => f.toL2)
     if (l2 && toL2.length > 0) {
-      if (s.hooks?.beforeL2Fill)
-        for (const f of toL2) await s.hooks.beforeL2Fill(job.keys[f.j] as string)
-      const r = await l2.fill(
-        toL2.map((f) => ({
-          key: job.keys[f.j] as string,
-          entry: f.entry,
-          token: job.tokens[f.j],
-          start: (job.flights[f.j] as Flight).start,
-        })),
-      )
-      toL2.forEach((f, i) => (results[f.j] = r[i]))
+      if (s.hooks?.beforeL2Fill) for (const f of toL2) await s.hooks.beforeL2Fill(f.key)
+      const r = await l2.fill(toL2)
+      for (let i = 0; i < toL2.length; i++) (toL2[i] as StoreItem).result = r[i]
     }
     for (const f of fills) {
-      const flight = job.flights[f.j] as Flight
       // A revoked lease means a write overtook this load: the value must not be served from L1 either.
-      if (results[f.j] !== 'revoked') {
-        this.#l1?.fill(job.keys[f.j] as string, f.entry, flight.start, job.p, true)
-        if (s.events.has.fill) {
-          const key = s.keys.fullOf(job.keys[f.j] as string)
-          s.events.emit('fill', { key, l2: results[f.j] === 'stored' })
-        }
+      if (f.result !== 'revoked') {
+        this.#l1?.fill(f.key, f.entry, f.start, job.p, true)
+        if (s.events.has.fill)
+          s.events.emit('fill', { key: s.keys.fullOf(f.key), l2: f.result === 'stored' })
       }
-      flight.settle({ entry: f.entry, tier: 'loader', stale: false })
+      f.flight.settle({ entry: f.entry, tier: 'loader', stale: false })
     }
     // A late value (after a hard timeout) ends the key's backoff: it is fresh now.
-    if (over(job)) this.#failSafe.forget(fills.map((f) => job.keys[f.j] as string))
+    if (over(job)) this.#failSafe.forget(fills.map((f) => f.key))
   }
 }
