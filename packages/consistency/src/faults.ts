@@ -8,6 +8,7 @@ import {
 } from '@strata/testing'
 import { channelName, encodeMessage } from '@strata/bus-redis-pubsub'
 import { Redis } from 'ioredis'
+import { forgeBusTraffic, type ForgedSent } from './forged.js'
 
 /** The workload's keyspace (replicas and faults agree on it). */
 export const KEYS = { rootKeys: 200, taggedKeys: 100, tagGroups: 10 }
@@ -72,13 +73,26 @@ const HOSTILE = [
   () => Buffer.alloc(100_000, 0x91),
 ]
 
-/** Injects one fault of `scenario`; resolves what it measured (recovery time, ms) if anything. */
+/** What a fault measured: the failover's recovery time, what was forged on the bus. */
+export interface FaultOutcome {
+  recoveryMs?: number
+  forged?: ForgedSent
+}
+
+/** The workload's keys as the cache names them (root keys, then the `ns` namespace's). */
+const workloadKeys = [
+  ...Array.from({ length: KEYS.rootKeys }, (_, i) => `k${i}`),
+  ...Array.from({ length: KEYS.taggedKeys }, (_, i) => `ns:t${i}`),
+]
+
+/** Injects one fault of `scenario`; resolves what it measured, if anything. */
 export async function fault(
   scenario: string,
   target: CacheTarget,
   prefix: string,
   children: readonly ChildHandle[],
-): Promise<number | undefined> {
+  floodMessages = 20_000,
+): Promise<FaultOutcome> {
   const server = target.server as RedisHandle
   const url = await target.url()
   switch (scenario) {
@@ -88,8 +102,10 @@ export async function fault(
       const killed = Date.now()
       await group.killPrimary()
       await group.failedOver(old, 30_000)
-      return Date.now() - killed
+      return { recoveryMs: Date.now() - killed }
     }
+    case 'forged-bus':
+      return { forged: await forgeBusTraffic(url, prefix, workloadKeys, floodMessages, 100_000) }
     case 'slow-subscriber': {
       // Loopback socket buffers hold megabytes: only a flood overflows a stalled reader.
       const blocked = (children[0] as ChildHandle).request({ cmd: 'block', ms: 2_000 }, 10_000)
@@ -108,12 +124,12 @@ export async function fault(
         await p.exec()
       })
       await blocked
-      return undefined
+      return {}
     }
     case 'writes-paused':
       await withAdmin(url, (a) => a.call('CLIENT', 'PAUSE', '1500', 'WRITE'))
       await sleep(1_500)
-      return undefined
+      return {}
     case 'redis-evicts':
       await withAdmin(url, async (a) => {
         const filler = Buffer.alloc(64 * 1024, 0x78)
@@ -121,7 +137,7 @@ export async function fault(
         for (let i = 0; i < 192; i++) p.set(`filler:${Math.random()}`, filler)
         await p.exec()
       })
-      return undefined
+      return {}
     case 'hostile-bytes':
       await withAdmin(url, async (a) => {
         const p = a.pipeline()
@@ -131,24 +147,24 @@ export async function fault(
           p.set(`{${prefix}:ns:t${i}}`, (HOSTILE[i % 3] as () => Buffer)(), 'PX', 60_000)
         await p.exec()
       })
-      return undefined
+      return {}
     case 'pubsub-killed':
       await withAdmin(url, (a) => a.call('CLIENT', 'KILL', 'TYPE', 'pubsub'))
-      return undefined
+      return {}
     case 'refresh-ahead-outage':
       await server.kill()
       await sleep(10_000)
       await server.restart()
-      return undefined
+      return {}
     case 'redis-restarted-empty':
       await server.restart()
-      return undefined
+      return {}
     case 'redis-frozen':
       await server.freeze()
       await sleep(1_500)
       await server.thaw()
-      return undefined
+      return {}
     default:
-      return undefined
+      return {}
   }
 }

@@ -1,6 +1,7 @@
 export { analyze, type Figures, type ReadRecord, type WriteRecord } from './analyze.js'
 export {
   runScenario,
+  forgedFailures,
   summary,
   SCENARIOS,
   type Report,

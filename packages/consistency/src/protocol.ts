@@ -24,4 +24,6 @@ export interface WorkloadResult {
   failedWrites: number
   readErrors: number
   ops: number
+  /** 99th percentile of this replica's read latency (ms). */
+  readP99Ms: number
 }

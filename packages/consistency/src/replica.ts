@@ -4,11 +4,12 @@
  * of truth kept in another Redis (never faulted). Driven over IPC by run.ts.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
-import { redisPubSubBus } from '@strata/bus-redis-pubsub'
+import { redisPubSubBus, type RedisPubSubBus } from '@strata/bus-redis-pubsub'
 import { createCache, type Cache } from '@strata/core'
 import { memoryL1 } from '@strata/l1-memory'
 import { redisL2 } from '@strata/l2-redis'
 import { Redis } from 'ioredis'
+import { BUS_AUTH, CANARIES } from './forged.js'
 import type { WorkloadResult, WorkloadSpec } from './protocol.js'
 
 type Versioned = { v: number }
@@ -21,6 +22,9 @@ const cacheRedis: string | { sentinels: { host: string; port: number }[]; name: 
 const truth = new Redis(process.env['TRUTH_REDIS_URL'] as string)
 let cache: Cache
 let ns: Cache
+let bus: RedisPubSubBus
+/** L1 hits on canary keys (see `canary`). */
+let canaryL1Hits = 0
 let delay = 5
 const events: string[] = []
 const now = () => performance.timeOrigin + performance.now()
@@ -68,10 +72,17 @@ const handlers: Record<string, (msg: Record<string, unknown>) => unknown> = {
         commandTimeout: 300,
         breaker: { failures: 50, openFor: 200 },
       }),
-      bus: redisPubSubBus({ redis: cacheRedis, heartbeat: { interval: 200, timeout: 600 } }),
+      bus: (bus = redisPubSubBus({
+        redis: cacheRedis,
+        heartbeat: { interval: 200, timeout: 600 },
+        ...(msg['auth'] === true ? { auth: BUS_AUTH } : {}),
+      })),
     })
     ns = cache.namespace('ns')
     cache.on('error', () => undefined)
+    cache.on('hit', (e) => {
+      if (e.tier === 'l1' && e.key.includes('::canary')) canaryL1Hits++
+    })
     cache.on('bus:degraded', (e) => events.push(`degraded: ${e.reason}`))
     cache.on('bus:resynced', (e) => events.push(`resynced: ${e.reason}`))
     await cache.ready()
@@ -89,7 +100,14 @@ const handlers: Record<string, (msg: Record<string, unknown>) => unknown> = {
       const i = pick(Math.ceil(n / spec.replicas)) * spec.replicas + spec.replica
       return i < n ? i : spec.replica
     }
-    const result: WorkloadResult = { reads: [], writes: [], failedWrites: 0, readErrors: 0, ops: 0 }
+    const result: WorkloadResult = {
+      reads: [],
+      writes: [],
+      failedWrites: 0,
+      readErrors: 0,
+      ops: 0,
+      readP99Ms: 0,
+    }
     const chains = new Map<string, Promise<void>>()
     const serial = (key: string, fn: () => Promise<void>) => {
       const next = (chains.get(key) ?? Promise.resolve()).then(fn, fn)
@@ -135,6 +153,7 @@ const handlers: Record<string, (msg: Record<string, unknown>) => unknown> = {
     const read = async () => {
       const r = random()
       const start = now()
+      const t0 = performance.now()
       try {
         if (r < 0.45) {
           const key = `k${pick(spec.rootKeys)}`
@@ -161,7 +180,9 @@ const handlers: Record<string, (msg: Record<string, unknown>) => unknown> = {
       } catch {
         result.readErrors++
       }
+      if (latencies.length < 1_000_000) latencies.push(performance.now() - t0)
     }
+    const latencies: number[] = []
 
     const worker = async () => {
       while (remaining > 0 && Date.now() < deadline) {
@@ -172,6 +193,8 @@ const handlers: Record<string, (msg: Record<string, unknown>) => unknown> = {
     }
     await Promise.all(Array.from({ length: spec.concurrency }, worker))
     await Promise.all(chains.values())
+    latencies.sort((a, b) => a - b)
+    result.readP99Ms = latencies[Math.floor(latencies.length * 0.99)] ?? 0
     return result
   },
 
@@ -203,8 +226,26 @@ const handlers: Record<string, (msg: Record<string, unknown>) => unknown> = {
     return true
   },
 
+  /**
+   * Canary keys nobody writes: `set` writes them (one replica), `warm` reads them into
+   * this replica's L1, `check` reads them again and answers how many were L1 hits.
+   */
+  async canary(msg) {
+    const before = canaryL1Hits
+    if (msg['op'] === 'set') for (const k of CANARIES) await cache.set(k, { v: 0 })
+    else for (const k of CANARIES) await cache.get(k)
+    return canaryL1Hits - before
+  },
+
   stats() {
-    return { stats: cache.stats(), events, maxInFlight, unhandled }
+    return {
+      stats: cache.stats(),
+      events,
+      maxInFlight,
+      unhandled,
+      rejected: bus.rejected,
+      rssMb: process.memoryUsage().rss / 2 ** 20,
+    }
   },
 
   async close() {

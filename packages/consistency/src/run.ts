@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { spawnChild, startRedis, type ChildHandle } from '@strata/testing'
 import { fault, KEYS, startTarget, withAdmin } from './faults.js'
+import { CANARIES, type ForgedSent } from './forged.js'
 import { analyze, type Figures, type ReadRecord, type WriteRecord } from './analyze.js'
 import type { WorkloadResult, WorkloadSpec } from './protocol.js'
 
@@ -57,6 +58,15 @@ export const SCENARIOS = {
    * being answered (0 read errors), no promise rejection goes unhandled, 0 stale keys.
    */
   'refresh-ahead-outage': { faults: 1, detected: true, loadMs: 14_000 },
+  /**
+   * The bus signed with a shared secret (`auth`); under load, a client with PUBLISH rights
+   * sends random bytes, unsigned messages, messages signed with a wrong secret or an
+   * unknown key id (deletes of every workload key and 20 canary keys, and clears), and
+   * replays of the replicas' own captured messages; then 20 000 validly signed
+   * invalidations (1 000 000 with `--long`) at up to 100 000/s. Every replica must drop
+   * and count each forged message and keep its canaries in L1.
+   */
+  'forged-bus': { faults: 1, detected: false },
 } as const
 export type ScenarioName = keyof typeof SCENARIOS
 
@@ -67,7 +77,19 @@ export interface RunOptions {
   maxMs?: number
   /** Quiet time before the permanent-staleness check. @default 2 000 */
   quiesceMs?: number
+  /** `forged-bus`: validly signed invalidations in the flood. @default 20 000 */
+  floodMessages?: number
   log?: (line: string) => void
+}
+
+/** `forged-bus`: what was sent, what the replicas dropped (summed), what it cost them. */
+export interface ForgedReport {
+  sent: ForgedSent
+  rejected: Record<string, number>
+  /** Canary keys (held in every replica's L1, never written) no longer L1 hits after. */
+  canariesEvicted: number
+  /** Largest growth of a replica's RSS from before the forged traffic to after the quiesce. */
+  rssGrowthMb: number
 }
 
 export interface Report {
@@ -96,6 +118,9 @@ export interface Report {
   maxLoadsInFlight: number
   unhandledRejections: number
   staleServed: number
+  /** The slowest replica's 99th percentile read latency (ms). */
+  readP99Ms: number
+  forged: ForgedReport | undefined
 }
 
 /**
@@ -128,9 +153,17 @@ export async function runScenario(name: ScenarioName, options: RunOptions = {}):
           prefix: `cc-${name}`,
           codec: name === 'mixed-versions' && i % 2 === 1 ? 'json' : 'msgpack',
           refresh: name === 'refresh-ahead-outage',
+          auth: name === 'forged-bus',
         }),
       ),
     )
+    if (name === 'forged-bus') {
+      // Canaries in every replica's L1 (the set's own invalidations delivered first).
+      await (children[0] as ChildHandle).request({ cmd: 'canary', op: 'set' })
+      await sleep(300)
+      await Promise.all(children.map((c) => c.request({ cmd: 'canary', op: 'warm' })))
+    }
+    const rssBefore = await rssOf(children)
     const started = Date.now()
     const work = Promise.all(
       children.map((c, replica) => {
@@ -150,6 +183,7 @@ export async function runScenario(name: ScenarioName, options: RunOptions = {}):
     )
     const faults = SCENARIOS[name].faults
     let recoveryMs: number | undefined
+    let forged: ForgedSent | undefined
     const settled = work.then(
       () => true,
       () => true,
@@ -162,7 +196,9 @@ export async function runScenario(name: ScenarioName, options: RunOptions = {}):
       ])
       if (done) break
       log(`  fault ${f}/${faults}: ${name}`)
-      recoveryMs = (await fault(name, target, `cc-${name}`, children)) ?? recoveryMs
+      const outcome = await fault(name, target, `cc-${name}`, children, options.floodMessages)
+      recoveryMs = outcome.recoveryMs ?? recoveryMs
+      forged = outcome.forged ?? forged
     }
     const results = await work
     const loadMs = Date.now() - started
@@ -208,9 +244,26 @@ export async function runScenario(name: ScenarioName, options: RunOptions = {}):
           }
           maxInFlight: number
           unhandled: number
+          rejected: Record<string, number>
+          rssMb: number
         }>({ cmd: 'stats' }),
       ),
     )
+    let forgedReport: ForgedReport | undefined
+    if (forged) {
+      const hits = await Promise.all(
+        children.map((c) => c.request<number>({ cmd: 'canary', op: 'warm' })),
+      )
+      const rejected: Record<string, number> = {}
+      for (const st of stats)
+        for (const [why, n] of Object.entries(st.rejected)) rejected[why] = (rejected[why] ?? 0) + n
+      forgedReport = {
+        sent: forged,
+        rejected,
+        canariesEvicted: CANARIES.length * replicas - hits.reduce((a, b) => a + b, 0),
+        rssGrowthMb: Math.max(...stats.map((st, i) => st.rssMb - (rssBefore[i] ?? st.rssMb))),
+      }
+    }
     let evictedKeys = 0
     await withAdmin(await target.url(), async (a) => {
       evictedKeys = Number(/evicted_keys:(\d+)/.exec(await a.info('stats'))?.[1] ?? 0)
@@ -234,6 +287,8 @@ export async function runScenario(name: ScenarioName, options: RunOptions = {}):
       maxLoadsInFlight: Math.max(...stats.map((s) => s.maxInFlight)),
       unhandledRejections: stats.reduce((n, s) => n + s.unhandled, 0),
       staleServed: stats.reduce((n, s) => n + s.stats.staleServed, 0),
+      readP99Ms: Math.max(...results.map((r) => r.readP99Ms)),
+      forged: forgedReport,
     }
   } finally {
     await Promise.all(
@@ -245,6 +300,12 @@ export async function runScenario(name: ScenarioName, options: RunOptions = {}):
   }
 }
 
+async function rssOf(children: readonly ChildHandle[]): Promise<number[]> {
+  return Promise.all(
+    children.map(async (c) => (await c.request<{ rssMb: number }>({ cmd: 'stats' })).rssMb),
+  )
+}
+
 /** One line of figures for a report. */
 export function summary(r: Report): string {
   const f = r.figures
@@ -253,8 +314,36 @@ export function summary(r: Report): string {
     `${r.scenario.padEnd(22)} ops ${r.ops} (${f.reads} reads, ${f.writes} acked writes, ${r.failedWrites} failed) in ${r.loadMs} ms · ` +
     `stale reads ${f.staleReads} (${pct(f.staleRate)}) · staleness p50 ${f.staleness.p50.toFixed(1)} / p99 ${f.staleness.p99.toFixed(1)} / max ${f.staleness.max.toFixed(1)} ms · ` +
     `writes consistent ≤50 ms ${pct(f.consistentWithin50ms)}, ≤1 s ${pct(f.consistentWithin1s)} · permanently stale ${r.permanentlyStale.length} · ` +
-    `bus degraded ${r.degraded}× / resynced ${r.resynced}× · read errors ${r.readErrors} · corrupt entries ${r.corrupt} · evicted keys ${r.evictedKeys}${r.recoveryMs === undefined ? '' : ` · failover ${r.recoveryMs} ms`}`
+    `bus degraded ${r.degraded}× / resynced ${r.resynced}× · read errors ${r.readErrors} · corrupt entries ${r.corrupt} · evicted keys ${r.evictedKeys}${r.recoveryMs === undefined ? '' : ` · failover ${r.recoveryMs} ms`} · read p99 ${r.readP99Ms.toFixed(1)} ms${forgedLine(r.forged)}`
   )
+}
+
+function forgedLine(f: ForgedReport | undefined): string {
+  if (!f) return ''
+  const s = f.sent
+  return (
+    ` · forged: sent ${s.garbage} garbage / ${s.unsigned} unsigned / ${s.forged} wrong secret / ${s.unknownKey} unknown key / ${s.replayed} replayed, ` +
+    `dropped ${JSON.stringify(f.rejected)}, canaries evicted ${f.canariesEvicted}, flood ${s.flood} signed in ${s.floodMs} ms, RSS growth ${f.rssGrowthMb.toFixed(1)} MB`
+  )
+}
+
+/**
+ * What forged traffic must not do: evict anything, or go uncounted. Each replica gets
+ * every forged message (random bytes count as unsigned, or as forged when they happen to
+ * start like a signed frame); a replayed message is counted by every replica but its
+ * original sender.
+ */
+export function forgedFailures(f: ForgedReport, replicas: number): string[] {
+  const out: string[] = []
+  const s = f.sent
+  const r = f.rejected
+  if (f.canariesEvicted > 0) out.push(`${f.canariesEvicted} canary L1 entries evicted`)
+  const bad = (r['unsigned'] ?? 0) + (r['forged'] ?? 0) + (r['unknownKey'] ?? 0)
+  const want = (s.garbage + s.unsigned + s.forged + s.unknownKey) * replicas
+  if (bad < want) out.push(`${bad} of ${want} forged or unsigned deliveries dropped and counted`)
+  if ((r['replayed'] ?? 0) < s.replayed * (replicas - 1))
+    out.push(`${r['replayed'] ?? 0} of ≥ ${s.replayed * (replicas - 1)} replays dropped`)
+  return out
 }
 
 /**
@@ -282,5 +371,7 @@ export function verdict(r: Report): string[] {
     failed.push('the fault was never detected (no replica degraded)')
   if (r.readErrors > 0) failed.push(`${r.readErrors} reads failed (a fault reached a caller)`)
   if (r.unhandledRejections > 0) failed.push(`${r.unhandledRejections} unhandled rejections`)
+  if (r.scenario === 'forged-bus')
+    failed.push(...(r.forged ? forgedFailures(r.forged, r.replicas) : ['no forged traffic sent']))
   return failed
 }

@@ -7,7 +7,14 @@
  * tests do not assert timings of a shared 2-core machine.
  */
 import { describe, expect, it } from 'vitest'
-import { analyze, runScenario, SCENARIOS, summary, type ScenarioName } from '../src/index.js'
+import {
+  analyze,
+  forgedFailures,
+  runScenario,
+  SCENARIOS,
+  summary,
+  type ScenarioName,
+} from '../src/index.js'
 
 describe('analysis', () => {
   it('a read that started after a newer write was acknowledged is stale, measured from that write', () => {
@@ -51,6 +58,12 @@ describe('4 replica processes against real Redis', () => {
       if (name === 'redis-evicts') expect(r.evictedKeys).toBeGreaterThan(0)
       if (name === 'sentinel-failover') expect(r.recoveryMs).toBeGreaterThan(0)
       if (name === 'mixed-versions') expect(r.corrupt).toBe(0) // each codec reads the other
+      if (name === 'forged-bus') {
+        // Every forged, unsigned and replayed message dropped and counted; no canary evicted.
+        expect(r.forged).toBeDefined()
+        expect(forgedFailures(r.forged as NonNullable<typeof r.forged>, r.replicas)).toEqual([])
+        expect(r.forged?.sent.flood).toBe(20_000)
+      }
     })
   }
 })

@@ -1,0 +1,139 @@
+/**
+ * `forged-bus`: what a client with PUBLISH rights on the bus channel (but not the bus
+ * secret) can send, and a flood of validly signed invalidations. Every message goes to a
+ * redis-server the harness started, on loopback; every loop is bounded by count.
+ */
+import { setTimeout as sleep } from 'node:timers/promises'
+import { randomBytes } from 'node:crypto'
+import {
+  BusAuth,
+  channelName,
+  decodeMessage,
+  encodeMessage,
+  type BusAuthOptions,
+} from '@strata/bus-redis-pubsub'
+import { Redis } from 'ioredis'
+
+/** The replicas' bus secret in this scenario (the harness holds it to sign the flood). */
+export const BUS_AUTH: BusAuthOptions = {
+  keys: { k1: 'chaos-forged-bus-secret-0123456789abcdef' },
+  activeKeyId: 'k1',
+}
+
+/** Keys every replica holds in L1 and nobody writes: any eviction of them was forced. */
+export const CANARIES = Array.from({ length: 20 }, (_, i) => `canary${i}`)
+
+export interface ForgedSent {
+  garbage: number
+  unsigned: number
+  forged: number
+  unknownKey: number
+  replayed: number
+  /** Validly signed invalidations of keys nobody holds, and how long sending them took. */
+  flood: number
+  floodMs: number
+}
+
+/** Captures the replicas' own signed messages for `ms` (at most `max`), heartbeats left out. */
+async function capture(url: string, prefix: string, ms: number, max: number): Promise<Buffer[]> {
+  const auth = new BusAuth(BUS_AUTH)
+  const sub = new Redis(url)
+  const got: Buffer[] = []
+  try {
+    await sub.subscribe(channelName(prefix))
+    sub.on('messageBuffer', (_c: Buffer, frame: Buffer) => {
+      const m = auth.open(frame)
+      if (got.length < max && typeof m !== 'string' && decodeMessage(m).op !== 'heartbeat')
+        got.push(frame)
+    })
+    await sleep(ms)
+  } finally {
+    sub.disconnect()
+  }
+  return got
+}
+
+/**
+ * Sends, in order: random bytes, well-formed unsigned messages, frames signed with a
+ * wrong secret and with an unknown key id (all naming the canaries, every workload key,
+ * and a clear of the whole prefix), captured real messages replayed, then `flood` signed
+ * invalidations of other keys at up to `ratePerSec`.
+ */
+export async function forgeBusTraffic(
+  url: string,
+  prefix: string,
+  workloadKeys: readonly string[],
+  flood: number,
+  ratePerSec: number,
+): Promise<ForgedSent> {
+  const replays = await capture(url, prefix, 300, 50)
+  const pub = new Redis(url)
+  const channel = channelName(prefix)
+  const keys = [...CANARIES, ...workloadKeys].map((k) => `${prefix}::${k}`)
+  const lie = (seq: number) =>
+    encodeMessage({ op: 'delete', source: 'chaos-forger', seq, ts: Date.now(), keys })
+  const clear = (seq: number) =>
+    encodeMessage({ op: 'clear', source: 'chaos-forger', seq, ts: Date.now(), prefixes: [prefix] })
+  const wrongSecret = new BusAuth({
+    keys: { k1: randomBytes(32).toString('hex') },
+    activeKeyId: 'k1',
+  })
+  const unknownKey = new BusAuth({
+    keys: { k9: randomBytes(32).toString('hex') },
+    activeKeyId: 'k9',
+  })
+  const sent: ForgedSent = {
+    garbage: 0,
+    unsigned: 0,
+    forged: 0,
+    unknownKey: 0,
+    replayed: 0,
+    flood: 0,
+    floodMs: 0,
+  }
+  try {
+    const p = pub.pipeline()
+    for (let i = 0; i < 100; i++, sent.garbage++)
+      p.publish(channel, randomBytes(1 + Math.floor(Math.random() * 512)))
+    for (let i = 1; i <= 100; i++, sent.unsigned++) p.publish(channel, i % 10 ? lie(i) : clear(i))
+    for (let i = 1; i <= 100; i++, sent.forged++)
+      p.publish(channel, wrongSecret.sign(i % 10 ? lie(i) : clear(i)))
+    for (let i = 1; i <= 100; i++, sent.unknownKey++)
+      p.publish(channel, unknownKey.sign(i % 10 ? lie(i) : clear(i)))
+    for (const frame of replays) {
+      p.publish(channel, frame)
+      sent.replayed++
+    }
+    await p.exec()
+    // The flood: valid, signed, from a new source, in order (no gap), paced per 10 ms.
+    const auth = new BusAuth(BUS_AUTH)
+    const started = Date.now()
+    const perSlice = Math.max(1, Math.round(ratePerSec / 100))
+    const floodKeys = [`${prefix}::flood-nobody-holds`]
+    for (let slice = 0; sent.flood < flood && slice < 1_000_000; slice++) {
+      const q = pub.pipeline()
+      for (let i = 0; i < perSlice && sent.flood < flood; i++) {
+        sent.flood++
+        q.publish(
+          channel,
+          auth.sign(
+            encodeMessage({
+              op: 'delete',
+              source: 'chaos-flood',
+              seq: sent.flood,
+              ts: Date.now(),
+              keys: floodKeys,
+            }),
+          ),
+        )
+      }
+      await q.exec()
+      const ahead = started + ((slice + 1) * 1_000) / 100 - Date.now()
+      if (ahead > 0) await sleep(ahead)
+    }
+    sent.floodMs = Date.now() - started
+  } finally {
+    pub.disconnect()
+  }
+  return sent
+}
