@@ -151,8 +151,13 @@ export interface L2Tags {
 
 /** Optional L2 capability: a distributed lock (stampede protection across replicas). */
 export interface L2Locks {
-  /** Resolves a token when acquired, `undefined` when another holder has it. */
-  tryAcquire(key: string, ttlMs: number): Promise<string | undefined>
+  /**
+   * Resolves a token when acquired, `undefined` when another holder has it. With `token`
+   * the attempt is idempotent: it also succeeds when `token` already holds the lock (an
+   * earlier attempt with it timed out on the client but ran on the server), so a caller
+   * retrying after a timeout never waits on a lock that is its own.
+   */
+  tryAcquire(key: string, ttlMs: number, token?: string): Promise<string | undefined>
   /** Compare-and-extend: resolves false when `token` no longer holds the lock. */
   extend(key: string, token: string, ttlMs: number): Promise<boolean>
   /** Compare-and-delete: releases only if `token` still holds the lock. */

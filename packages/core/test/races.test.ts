@@ -294,6 +294,73 @@ describe('8. the distributed lock', () => {
     expect(await Promise.all(reads)).toEqual(replicas.map(() => 'v'))
     expect(loads).toBe(1)
   })
+
+  it('Redis slow: lock attempts time out on the client, one of them ran on the server; 8 replicas still make 1 load', async () => {
+    const f = fleet()
+    const inner = f.l2.locks
+    let stalled = 8
+    // The first attempt of every replica times out; the very first one took the lock
+    // on the server anyway (a command written before the stall runs after it).
+    const locks: typeof inner = {
+      async tryAcquire(key, ttlMs, token) {
+        if (stalled > 0) {
+          stalled--
+          await inner.tryAcquire(key, ttlMs, token)
+          throw new CacheError(errors.E_L2_TIMEOUT, '[test] lock command timed out')
+        }
+        return inner.tryAcquire(key, ttlMs, token)
+      },
+      extend: (key, token, ttlMs) => inner.extend(key, token, ttlMs),
+      release: (key, token) => inner.release(key, token),
+    }
+    const l2 = new Proxy(f.l2, {
+      get(target, prop) {
+        if (prop === 'locks') return locks
+        const v: unknown = Reflect.get(target, prop, target)
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v
+      },
+    })
+    const replicas = Array.from({ length: 8 }, () =>
+      f.replica({ l2, distributedLock: true, lockTtl: 1_000 }),
+    )
+    let loads = 0
+    const reads = replicas.map((r) =>
+      r.getOrSet('k', () => {
+        loads++
+        return 'v'
+      }),
+    )
+    for (let i = 0; i < 20; i++) await f.clock.advanceAsync(50)
+    expect(await Promise.all(reads)).toEqual(replicas.map(() => 'v'))
+    expect(loads).toBe(1)
+  })
+
+  it('Redis gone (lock commands refused, not timing out): each replica loads at once', async () => {
+    const f = fleet()
+    const refused = new CacheError(errors.E_L2_UNAVAILABLE, '[test] connection refused', {
+      cause: new Error('ECONNREFUSED'),
+    })
+    const locks: typeof f.l2.locks = {
+      tryAcquire: () => Promise.reject(refused),
+      extend: () => Promise.reject(refused),
+      release: () => Promise.reject(refused),
+    }
+    const l2 = new Proxy(f.l2, {
+      get(target, prop) {
+        if (prop === 'locks') return locks
+        const v: unknown = Reflect.get(target, prop, target)
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v
+      },
+    })
+    const replicas = Array.from({ length: 3 }, () =>
+      f.replica({ l2, distributedLock: true, lockTtl: 10_000 }),
+    )
+    let loads = 0
+    const reads = replicas.map((r) => r.getOrSet('k', () => (loads++, 'v')))
+    // No clock advance: nobody waits on a lock that cannot be taken.
+    expect(await Promise.all(reads)).toEqual(['v', 'v', 'v'])
+    expect(loads).toBe(3)
+  })
 })
 
 /** A bus driver under the test's control: every publish goes through `behaviour`. */

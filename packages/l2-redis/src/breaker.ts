@@ -9,7 +9,8 @@ export interface BreakerOptions {
 
 /**
  * Consecutive-failure circuit breaker. Open: calls fail at once with E_L2_UNAVAILABLE
- * (the cache serves L1 and stale L1 without waiting on Redis). After `openFor` one probe
+ * (the cache serves L1 and stale L1 without waiting on Redis), its `cause` the last
+ * failure (an E_L2_TIMEOUT says Redis is slow rather than gone). After `openFor` one probe
  * goes through (half-open); its success closes the breaker, its failure reopens it.
  */
 export class Breaker {
@@ -19,6 +20,8 @@ export class Breaker {
   #failures = 0
   #openUntil = 0
   #probing = false
+  /** The failure that last counted: the open breaker's error says why (`cause`). */
+  #last: unknown
   opened = 0
   /** Called on open, half-open (probe let through) and close. */
   onChange: ((state: 'open' | 'half-open' | 'closed') => void) | undefined
@@ -46,6 +49,7 @@ export class Breaker {
     throw new CacheError(
       errors.E_L2_UNAVAILABLE,
       '[l2-redis] circuit breaker is open: Redis failed repeatedly, not waiting on it',
+      { cause: this.#last },
     )
   }
 
@@ -56,7 +60,8 @@ export class Breaker {
     if (was) this.onChange?.('closed')
   }
 
-  failure(): void {
+  failure(err?: unknown): void {
+    this.#last = err
     this.#probing = false
     this.#failures++
     if (this.#failures >= this.#threshold) {

@@ -26,6 +26,7 @@ import {
 import { Breaker, type BreakerOptions } from './breaker.js'
 import { jsonCodecReadingMsgpack, msgpackCodec } from './codec.js'
 import {
+  ACQUIRE_LOCK,
   BUMP_TAGS,
   EXTEND_LOCK,
   FILL_MANY_WITH_LEASE,
@@ -127,14 +128,14 @@ class Deadlines {
   race<T>(
     work: (expired: () => boolean) => Promise<T>,
     what: string,
-    settled: (ok: boolean) => void,
+    settled: (ok: boolean, err?: unknown) => void,
     wrap: (err: unknown) => unknown,
   ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const entry = {
         at: Date.now() + this.#timeout,
         reject: (e: unknown) => {
-          settled(false)
+          settled(false, e)
           // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- a CacheError
           reject(e)
         },
@@ -150,9 +151,10 @@ class Deadlines {
         },
         (e: unknown) => {
           if (!this.#pending.delete(entry)) return
-          settled(false)
+          const err = wrap(e)
+          settled(false, err)
           // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- wrap returns a CacheError
-          reject(wrap(e))
+          reject(err)
         },
       )
     })
@@ -323,7 +325,7 @@ export class RedisL2 implements L2Driver {
     }
     this.hotSet = new RedisHotSet(() => this.client)
     this.locks = {
-      tryAcquire: (key, ttlMs) => this.#tryLock(key, ttlMs),
+      tryAcquire: (key, ttlMs, token) => this.#tryLock(key, ttlMs, token),
       extend: (key, token, ttlMs) => this.#extendLock(key, token, ttlMs),
       release: (key, token) => this.#releaseLock(key, token),
     }
@@ -359,8 +361,9 @@ export class RedisL2 implements L2Driver {
     else if (this.#wasReady) {
       // Never queue a cache command behind a reconnect (it could land after a newer
       // write): only the very first connection is waited for.
-      this.breaker.failure()
-      return Promise.reject(this.#wrap(new Error(`connection is ${this.client.status}`), what))
+      const err = this.#wrap(new Error(`connection is ${this.client.status}`), what)
+      this.breaker.failure(err)
+      return Promise.reject(err)
     } else {
       // Waiting for the first connection: a command whose deadline fired meanwhile is
       // never sent (it would land after writes its caller already saw acknowledged).
@@ -373,9 +376,9 @@ export class RedisL2 implements L2Driver {
     return this.#deadlines.race(work, what, this.#settled, (err) => this.#wrap(err, what))
   }
 
-  readonly #settled = (ok: boolean): void => {
+  readonly #settled = (ok: boolean, err?: unknown): void => {
     if (ok) this.breaker.success()
-    else this.breaker.failure()
+    else this.breaker.failure(err)
   }
 
   #wrap(err: unknown, what: string): CacheError {
@@ -654,17 +657,15 @@ export class RedisL2 implements L2Driver {
     })
   }
 
-  #tryLock(key: string, ttlMs: number): Promise<string | undefined> {
-    const token = nextToken()
-    return this.#run('SET NX lock', async (c) => {
-      const r = await c.set(
-        `${RedisL2.valueKey(key)}:lock`,
-        token,
-        'PX',
-        Math.max(1, Math.ceil(ttlMs)),
-        'NX',
-      )
-      return r === 'OK' ? token : undefined
+  #tryLock(key: string, ttlMs: number, token = nextToken()): Promise<string | undefined> {
+    return this.#run('acquire lock', async (c) => {
+      const holder = (await this.#evalsha(
+        c,
+        ACQUIRE_LOCK,
+        [`${RedisL2.valueKey(key)}:lock`],
+        [token, Math.max(1, Math.ceil(ttlMs))],
+      )) as Buffer | null
+      return holder?.toString() === token ? token : undefined
     })
   }
 

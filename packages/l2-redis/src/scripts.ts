@@ -115,6 +115,16 @@ end
 return 1
 `)
 
+/**
+ * KEYS[1] lock; ARGV[1] token, ARGV[2] ttl ms. Takes the lock, or answers who holds it:
+ * the caller holds it when the answer is its own token (also when an earlier attempt with
+ * that token timed out on the client but ran here).
+ */
+export const ACQUIRE_LOCK = script(`
+${TAKE_LEASE}
+return lease(KEYS[1], ARGV[1], ARGV[2])
+`)
+
 /** KEYS[1] lock; ARGV[1] token, ARGV[2] ttl ms. Compare-and-PEXPIRE. */
 export const EXTEND_LOCK = script(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then

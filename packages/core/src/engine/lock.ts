@@ -1,4 +1,5 @@
 import type { L2Driver } from '../contracts.js'
+import { CacheError, errors } from '../errors.js'
 import { over, type Flight, type Job } from './flight.js'
 import type { L2Answer, L2Tier } from './l2.js'
 import type { ReadPipeline } from './read-pipeline.js'
@@ -14,7 +15,10 @@ const MAX_WAIT_LIFETIMES = 10
  * `lockTtl` does not release the crowd. Waiters poll L2 with backoff and try the lock
  * again on every round: when a holder dies its lock expires and ONE waiter takes over.
  * A waiter with a stale value at hand is served by the soft timeout meanwhile (armed by
- * the pipeline before this runs), and the job's hard timeout ends the wait.
+ * the pipeline before this runs), and the job's hard timeout ends the wait. When Redis
+ * is slow (lock commands time out) callers go on waiting and trying, up to the same
+ * bound; when it is gone they load at once (one load per replica: the in-process flight
+ * still holds).
  */
 export async function lockedLoad(
   job: Job,
@@ -24,15 +28,20 @@ export async function lockedLoad(
 ): Promise<void> {
   const at = lockSite(job, s, l2)
   const giveUpAt = at.clock.now() + at.ttl * MAX_WAIT_LIFETIMES
+  // One token for every attempt of this load: an attempt that timed out here may have
+  // taken the lock on the server, and the next attempt then finds it its own.
+  const token = `${s.source}:${++lockSeq}`
   let delay = 5
   for (;;) {
     if (over(job)) return
     let lock: string | undefined
     try {
-      lock = await at.locks.tryAcquire(at.full, at.ttl)
+      lock = await at.locks.tryAcquire(at.full, at.ttl, token)
     } catch (err) {
       s.l2Failure(err, 'l2.lock', at.key)
-      return pipeline.loadAndStore(job, [0])
+      // Redis gone (refused, breaker open on connection errors): load here at once. Redis
+      // slow (timeouts): keep trying like any waiter, rather than every replica loading.
+      if (!isTimeout(err)) return pipeline.loadAndStore(job, [0])
     }
     if (lock !== undefined) return holdAndLoad(job, at, l2, pipeline, lock)
     await new Promise<void>((resolve) => at.clock.setTimeout(resolve, delay))
@@ -44,6 +53,15 @@ export async function lockedLoad(
       return pipeline.loadAndStore(job, [0])
     }
   }
+}
+
+let lockSeq = 0
+
+/** Redis slow rather than gone: a timeout, or a breaker that opened on timeouts. */
+function isTimeout(err: unknown): boolean {
+  if (!(err instanceof CacheError)) return false
+  if (err.code === errors.E_L2_TIMEOUT) return true
+  return err.code === errors.E_L2_UNAVAILABLE && isTimeout(err.cause)
 }
 
 /** What both sides of the lock work with. */

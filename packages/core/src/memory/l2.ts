@@ -67,11 +67,12 @@ export class MemoryL2 implements L2Driver {
       },
     }
     this.locks = {
-      tryAcquire: (key, ttlMs) => {
+      tryAcquire: (key, ttlMs, want) => {
         const now = this.#clock.now()
         const held = this.#locks.get(key)
-        if (held && held.expiresAt > now) return Promise.resolve(undefined)
-        const token = `l${++this.#tokenSeq}`
+        if (held && held.expiresAt > now)
+          return Promise.resolve(want !== undefined && held.token === want ? want : undefined)
+        const token = want ?? `l${++this.#tokenSeq}`
         this.#locks.set(key, { token, expiresAt: now + ttlMs })
         return Promise.resolve(token)
       },

@@ -216,5 +216,27 @@ export function l2DriverSuite(name: string, options: L2SuiteOptions): void {
       expect(await l2.locks.tryAcquire(k, 10_000)).toBeDefined()
       await l2.close()
     })
+
+    it('locks: an attempt with a token is idempotent (a retry after a timed-out attempt finds the lock its own)', async () => {
+      const l2 = await options.create()
+      if (!l2.locks) {
+        await l2.close()
+        return
+      }
+      const k = p('lock-token')
+      expect(await l2.locks.tryAcquire(k, 10_000, 'mine')).toBe('mine')
+      expect(await l2.locks.tryAcquire(k, 10_000, 'mine')).toBe('mine')
+      expect(await l2.locks.tryAcquire(k, 10_000, 'theirs')).toBeUndefined()
+      expect(await l2.locks.tryAcquire(k, 10_000)).toBeUndefined()
+      // A holder whose lock expired and went to someone else cannot take it back or free it.
+      const k2 = p('lock-token-2')
+      expect(await l2.locks.tryAcquire(k2, options.ttlMs ?? 50, 'old')).toBe('old')
+      await options.wait((options.ttlMs ?? 50) * 3)
+      expect(await l2.locks.tryAcquire(k2, 10_000, 'new')).toBe('new')
+      await l2.locks.release(k2, 'old')
+      expect(await l2.locks.tryAcquire(k2, 10_000, 'old')).toBeUndefined()
+      expect(await l2.locks.extend(k2, 'new', 10_000)).toBe(true)
+      await l2.close()
+    })
   })
 }
