@@ -8,16 +8,35 @@ import { cpus } from 'node:os'
 import { execFileSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { runScenario, SCENARIOS, summary, verdict, type Report, type ScenarioName } from './run.js'
+import { runStampede, stampedeSummary, stampedeVerdict, type StampedeReport } from './stampede.js'
 
+const STAMPEDE = 'stampede-under-stall'
 const args = process.argv.slice(2)
 const long = args.includes('--long')
-const names = args.filter((a) => !a.startsWith('--')) as ScenarioName[]
-for (const n of names)
-  if (!(n in SCENARIOS))
-    throw new Error(`unknown scenario ${n}; one of ${Object.keys(SCENARIOS).join(', ')}`)
+const asked = args.filter((a) => !a.startsWith('--'))
+for (const n of asked)
+  if (!(n in SCENARIOS) && n !== STAMPEDE)
+    throw new Error(
+      `unknown scenario ${n}; one of ${[...Object.keys(SCENARIOS), STAMPEDE].join(', ')}`,
+    )
+const names = (
+  asked.length > 0 ? asked.filter((n) => n !== STAMPEDE) : Object.keys(SCENARIOS)
+) as ScenarioName[]
 const reports: Report[] = []
 let failures = 0
-for (const name of names.length > 0 ? names : (Object.keys(SCENARIOS) as ScenarioName[])) {
+let stampede: StampedeReport | undefined
+if (asked.length === 0 || asked.includes(STAMPEDE)) {
+  // --long: 10 rounds of the same stampede (each its own cold keys and processes).
+  for (let round = 0; round < (long ? 10 : 1); round++) {
+    const r = await runStampede({ log: (l) => console.log(l) })
+    console.log(stampedeSummary(r))
+    const failed = stampedeVerdict(r)
+    console.log(failed.length === 0 ? '  pass' : `  FAIL: ${failed.join('; ')}`)
+    failures += failed.length
+    stampede = r
+  }
+}
+for (const name of names) {
   const report = await runScenario(name, {
     opsPerReplica: long ? 1_000_000 : 100_000,
     // Short: each scenario's own load time (4 s; 14 s around a 10 s outage).
@@ -36,17 +55,25 @@ mkdirSync(dir, { recursive: true })
 const file = `${dir}consistency${long ? '-long' : ''}.json`
 writeFileSync(
   file,
-  JSON.stringify({ node: process.version, date: new Date().toISOString(), reports }, null, 2),
+  JSON.stringify(
+    { node: process.version, date: new Date().toISOString(), reports, stampede },
+    null,
+    2,
+  ),
 )
 console.log(`written ${file}`)
 if (args.includes('--docs')) {
   const doc = fileURLToPath(new URL('../../../docs/reliability.md', import.meta.url))
-  writeFileSync(doc, reliabilityDoc(reports, long))
+  writeFileSync(doc, reliabilityDoc(reports, long, stampede))
   console.log(`written ${doc}`)
 }
 process.exitCode = failures > 0 ? 1 : 0
 
-function reliabilityDoc(reports: readonly Report[], isLong: boolean): string {
+function reliabilityDoc(
+  reports: readonly Report[],
+  isLong: boolean,
+  st: StampedeReport | undefined,
+): string {
   const redis = execFileSync('redis-server', ['--version']).toString().trim()
   const pct = (x: number) => `${(x * 100).toFixed(2)}%`
   const rows = reports.map((r) => {
@@ -79,9 +106,9 @@ A failed write is one whose caller got an error (a command timeout while Redis w
 paused or frozen): the cache then dropped the key everywhere and repairs L2. A read error
 would be a fault reaching a caller; there must be none. Read p99 is the slowest
 replica's, with four replicas, two Redis servers and the harness sharing the machine.
-${forgedSection(reports)}
-Scenarios of the reliability issue not yet in the harness (stampede under stall, a
-subscriber black-holed through a TCP proxy, soak) are listed in the issue's notes; the
+${forgedSection(reports)}${st ? stampedeSection(st) : ''}
+Scenarios of the reliability issue not yet in the harness (a subscriber black-holed
+through a TCP proxy, soak) are listed in the issue's notes; the
 authenticated bus is also tested in
 \`packages/bus-redis-pubsub/test/auth.test.ts\`, TLS in \`packages/bus-redis-pubsub/test/tls.test.ts\`.
 `
@@ -105,5 +132,21 @@ traffic to after the quiesce was ${f.rssGrowthMb.toFixed(1)} MB. Without \`auth\
 evicts every canary and forces an L1 clear per unreadable frame (checked once by turning
 auth off on 2026-12-05: 80 of 80 canaries evicted, 12 748 gaps), which is what docs/bus.md says an
 unauthenticated bus allows.
+`
+}
+
+function stampedeSection(r: StampedeReport): string {
+  const failed = stampedeVerdict(r)
+  return `
+**stampede-under-stall** (${failed.length === 0 ? 'pass' : failed.join('; ')}). ${r.replicas} replica
+processes × ${r.callers} callers ask for one cold key with \`distributedLock\` (lockTtl ${r.lockTtlMs} ms,
+command timeout 300 ms) while the cache's Redis runs \`DEBUG SLEEP 2\`: ${r.stall.loads} loader
+call(s) in all, ${r.stall.answered} callers answered, ${r.stall.errors} errors, the last answer
+${r.stall.totalMs} ms after the first call. Then a new cold key, and the replica whose loader
+runs is SIGKILLed mid-load: ${r.killed.loads} loader calls (the killed holder's and one
+successor's), the successor's ${r.killed.takeoverMs ?? '—'} ms after the kill (bound: lockTtl + 100
+ms), ${r.killed.answered} callers answered, ${r.killed.errors} errors. A holder that stalled past
+its lock cannot release or extend its successor's lock (compare-and-delete, tested by the
+L2 conformance suite against Redis).
 `
 }

@@ -1,3 +1,4 @@
+export { runStampede, stampedeSummary, stampedeVerdict, type StampedeReport } from './stampede.js'
 export { analyze, type Figures, type ReadRecord, type WriteRecord } from './analyze.js'
 export {
   runScenario,

@@ -23,6 +23,8 @@ const truth = new Redis(process.env['TRUTH_REDIS_URL'] as string)
 let cache: Cache
 let ns: Cache
 let bus: RedisPubSubBus
+/** The `stampede` command's cache (distributedLock), built on first use. */
+let lockCache: Cache | undefined
 /** L1 hits on canary keys (see `canary`). */
 let canaryL1Hits = 0
 let delay = 5
@@ -237,6 +239,43 @@ const handlers: Record<string, (msg: Record<string, unknown>) => unknown> = {
     return canaryL1Hits - before
   },
 
+  /**
+   * `stampede-under-stall`: `callers` concurrent getOrSet of one cold key through a cache
+   * of its own with `distributedLock`; each loader call is logged in the source Redis
+   * (`loads`, with this replica's number and the time) before it waits `loadMs`.
+   */
+  async stampede(msg) {
+    lockCache ??= createCache({
+      prefix: msg['prefix'] as string,
+      l1: memoryL1({ maxEntries: 1_000 }),
+      l2: redisL2({ redis: cacheRedis, commandTimeout: 300 }),
+      distributedLock: true,
+      lockTtl: msg['lockTtl'] as number,
+    })
+    lockCache.on('error', () => undefined)
+    const c = lockCache
+    await c.ready()
+    const loader = async () => {
+      await truth.rpush(
+        `loads:${msg['key'] as string}`,
+        `${msg['replica'] as number}:${Date.now()}`,
+      )
+      await sleep(msg['loadMs'] as number)
+      return { v: 1 }
+    }
+    let ok = 0
+    let errors = 0
+    await Promise.all(
+      Array.from({ length: msg['callers'] as number }, () =>
+        c.getOrSet<Versioned>(msg['key'] as string, loader).then(
+          (v) => (v.v === 1 ? ok++ : errors++),
+          () => errors++,
+        ),
+      ),
+    )
+    return { ok, errors }
+  },
+
   stats() {
     return {
       stats: cache.stats(),
@@ -249,7 +288,8 @@ const handlers: Record<string, (msg: Record<string, unknown>) => unknown> = {
   },
 
   async close() {
-    await cache.close()
+    await lockCache?.close()
+    await (cache as Cache | undefined)?.close()
     truth.disconnect()
     return true
   },

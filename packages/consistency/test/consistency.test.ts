@@ -11,7 +11,10 @@ import {
   analyze,
   forgedFailures,
   runScenario,
+  runStampede,
   SCENARIOS,
+  stampedeSummary,
+  stampedeVerdict,
   summary,
   type ScenarioName,
 } from '../src/index.js'
@@ -66,4 +69,18 @@ describe('4 replica processes against real Redis', () => {
       }
     })
   }
+})
+
+describe('stampede under stall (8 replica processes × 500 callers, distributedLock)', () => {
+  it('one loader call while Redis sleeps; a killed holder is succeeded by one waiter', async () => {
+    const r = await runStampede()
+    console.log(stampedeSummary(r))
+    expect(r.stall.loads).toBe(1)
+    expect(r.stall.answered).toBe(r.replicas * r.callers)
+    expect(r.killed.loads).toBe(2) // the killed holder's call and one successor's
+    expect(r.killed.takeoverMs).toBeDefined()
+    expect(r.killed.errors).toBe(0)
+    // The takeover time (≤ lockTtl + 100 ms) is a timing: checked by `pnpm chaos`, not here.
+    expect(stampedeVerdict(r).filter((f) => !f.startsWith('takeover'))).toEqual([])
+  })
 })
