@@ -2,10 +2,11 @@ import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { createCache } from '@strata/core'
 import { memoryL1 } from '@strata/l1-memory'
 import { redisL2 } from '@strata/l2-redis'
-import { findFreePort, startRedis, waitFor, type RedisHandle } from '@strata/testing'
+import { findFreePort, spawnChild, startRedis, waitFor, type RedisHandle } from '@strata/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { redisPubSubBus } from '../src/index.js'
 
@@ -68,11 +69,13 @@ let dir: string
 let redis: RedisHandle
 let tlsPort: number
 let ca: Buffer
+let otherCa: Buffer
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'strata-tls-'))
   const server = certificates(dir, 'server')
   ca = readFileSync(server.ca)
+  otherCa = readFileSync(certificates(dir, 'other').ca)
   tlsPort = await findFreePort()
   redis = await startRedis({
     source: 'binary',
@@ -120,5 +123,34 @@ describe('TLS (a redis-server with --tls-port and certificates made at test time
     expect((await b.health()).status).toBe('ok')
     await a.close()
     await b.close()
+  })
+
+  it('a wrong CA fails with a clear error: ready() rejects, reads fall back to the loader', async () => {
+    // In a child process: a second TLS error on one ioredis socket can be uncaught there
+    // (redis/ioredis#962); the child counts it instead of dying, and reports it.
+    const child = spawnChild(
+      fileURLToPath(new URL('./fixtures/tls-replica.mjs', import.meta.url)),
+      [],
+      {},
+    )
+    try {
+      const r = await child.request<{
+        readyError: { code: string; message: string } | undefined
+        value: string
+        health: string
+        errors: string[]
+        uncaught: string[]
+      }>({ cmd: 'wrongCa', port: tlsPort, ca: otherCa.toString('base64') }, 30_000)
+      expect(r.readyError?.code).toBe('E_BUS_UNAVAILABLE')
+      expect(r.value).toBe('from the loader')
+      expect(r.health).not.toBe('ok')
+      expect(r.errors.some((m) => /certificate|self[- ]signed|unable to verify/i.test(m))).toBe(
+        true,
+      )
+      if (r.uncaught.length > 0)
+        console.log(`uncaught in the child (ioredis#962): ${r.uncaught.join(' | ')}`)
+    } finally {
+      await child.kill()
+    }
   })
 })

@@ -79,7 +79,7 @@ function reliabilityDoc(
   const rows = reports.map((r) => {
     const f = r.figures
     const failed = verdict(r)
-    return `| ${r.scenario} | ${r.ops} | ${f.writes} (${r.failedWrites} failed) | ${pct(f.staleRate)} | ${f.staleness.p99.toFixed(1)} | ${pct(f.consistentWithin1s)} | ${r.permanentlyStale.length} | ${r.readErrors} | ${r.degraded} / ${r.resynced} | ${r.corrupt} | ${r.evictedKeys} | ${r.recoveryMs ?? '—'} | ${r.staleServed} | ${r.maxLoadsInFlight} / ${r.unhandledRejections} | ${r.readP99Ms.toFixed(1)} | ${failed.length === 0 ? 'pass' : failed.join('; ')} |`
+    return `| ${r.scenario} | ${r.ops} | ${f.writes} (${r.failedWrites} failed) | ${pct(f.staleRate)} | ${f.staleness.p99.toFixed(1)} | ${pct(f.consistentWithin1s)} | ${r.permanentlyStale.length} | ${r.readErrors} | ${r.degraded} / ${r.resynced} | ${r.corrupt} | ${r.evictedKeys} | ${r.recoveryMs ?? '—'} | ${r.staleServed} | ${r.maxLoadsInFlight} / ${r.unhandledRejections} | ${r.readP99Ms.toFixed(1)} | ${r.detectMs ?? '—'} | ${failed.length === 0 ? 'pass' : failed.join('; ')} |`
   })
   return `# Reliability
 
@@ -98,8 +98,8 @@ count and time.
   refreshed ahead at half their TTL, in \`refresh-ahead-outage\`); 4 s of load (14 s
   around that scenario's 10 s outage).
 
-| scenario | ops | acked writes | stale reads | staleness p99 (ms) | writes consistent ≤ 1 s | permanently stale | read errors | bus degraded / resynced | corrupt entries | evicted keys | failover (ms) | stale served | loads of a key at once / unhandled rejections | read p99 (ms) | verdict |
-| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
+| scenario | ops | acked writes | stale reads | staleness p99 (ms) | writes consistent ≤ 1 s | permanently stale | read errors | bus degraded / resynced | corrupt entries | evicted keys | failover (ms) | stale served | loads of a key at once / unhandled rejections | read p99 (ms) | fault detected after (ms) | verdict |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
 ${rows.join('\n')}
 
 A failed write is one whose caller got an error (a command timeout while Redis was
@@ -107,8 +107,7 @@ paused or frozen): the cache then dropped the key everywhere and repairs L2. A r
 would be a fault reaching a caller; there must be none. Read p99 is the slowest
 replica's, with four replicas, two Redis servers and the harness sharing the machine.
 ${forgedSection(reports)}${st ? stampedeSection(st) : ''}
-Scenarios of the reliability issue not yet in the harness (a subscriber black-holed
-through a TCP proxy, soak) are listed in the issue's notes; the
+The soak (10 minutes of mixed load with periodic faults) is not in the harness yet; the
 authenticated bus is also tested in
 \`packages/bus-redis-pubsub/test/auth.test.ts\`, TLS in \`packages/bus-redis-pubsub/test/tls.test.ts\`.
 `
@@ -125,10 +124,12 @@ and ${s.unknownKey} under an unknown key id (deletes of every workload key and o
 keys, and clears of the whole prefix), and replayed ${s.replayed} of the replicas' own
 messages. Dropped and counted by the replicas: ${Object.entries(f.rejected)
     .map(([k, n]) => k + ' ' + String(n))
-    .join(', ')}; canary entries evicted from L1: ${f.canariesEvicted}. Then ${s.flood} validly
+    .join(', ')}; canary entries evicted from L1 once every replica had dropped all of it:
+${f.canariesEvicted}. Then ${s.flood} validly
 signed invalidations went out in ${s.floodMs} ms (the target rate is 100 000/s; the publisher
 shares two cores with the replicas); the largest replica RSS growth from before the forged
-traffic to after the quiesce was ${f.rssGrowthMb.toFixed(1)} MB. Without \`auth\` the same traffic
+traffic to after the quiesce was ${f.rssGrowthMb.toFixed(1)} MB (a replica that falls behind the flood
+is a real gap: it degrades and clears its L1, counted in the table). Without \`auth\` the same traffic
 evicts every canary and forces an L1 clear per unreadable frame (checked once by turning
 auth off on 2026-12-05: 80 of 80 canaries evicted, 12 748 gaps), which is what docs/bus.md says an
 unauthenticated bus allows.

@@ -2,13 +2,15 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import {
   startRedis,
   startSentinelGroup,
+  startTcpProxy,
   type ChildHandle,
   type RedisHandle,
   type SentinelGroupHandle,
+  type TcpProxyHandle,
 } from '@strata/testing'
 import { channelName, encodeMessage } from '@strata/bus-redis-pubsub'
 import { Redis } from 'ioredis'
-import { forgeBusTraffic, type ForgedSent } from './forged.js'
+import { expectedDrops, forgeBusTraffic, type ForgedSent } from './forged.js'
 
 /** The workload's keyspace (replicas and faults agree on it). */
 export const KEYS = { rootKeys: 200, taggedKeys: 100, tagGroups: 10 }
@@ -24,6 +26,8 @@ export interface CacheTarget {
   url(): Promise<string>
   server: RedisHandle | undefined
   sentinel: SentinelGroupHandle | undefined
+  /** `subscriber-blackholed`: the proxy the replicas' bus connects through. */
+  proxy: TcpProxyHandle | undefined
   stop(): Promise<void>
 }
 
@@ -35,6 +39,7 @@ export async function startTarget(scenario: string): Promise<CacheTarget> {
       url: async () => `redis://127.0.0.1:${await group.primaryPort()}`,
       server: undefined,
       sentinel: group,
+      proxy: undefined,
       stop: () => group.stop(),
     }
   }
@@ -48,12 +53,18 @@ export async function startTarget(scenario: string): Promise<CacheTarget> {
     await withAdmin(server.url, (a) =>
       a.call('CONFIG', 'SET', 'client-output-buffer-limit', 'pubsub 4mb 2mb 1'),
     )
+  // The bus (both its connections) through a proxy that can black-hole the subscriber.
+  const proxy = scenario === 'subscriber-blackholed' ? await startTcpProxy(server.port) : undefined
   return {
-    env: { CACHE_REDIS_URL: server.url },
+    env: { CACHE_REDIS_URL: server.url, ...(proxy ? { CACHE_BUS_URL: proxy.url } : {}) },
     url: () => Promise.resolve(server.url),
     server,
     sentinel: undefined,
-    stop: () => server.stop(),
+    proxy,
+    stop: async () => {
+      await proxy?.close()
+      await server.stop()
+    },
   }
 }
 
@@ -104,8 +115,36 @@ export async function fault(
       await group.failedOver(old, 30_000)
       return { recoveryMs: Date.now() - killed }
     }
-    case 'forged-bus':
-      return { forged: await forgeBusTraffic(url, prefix, workloadKeys, floodMessages, 100_000) }
+    case 'forged-bus': {
+      const forged = await forgeBusTraffic(
+        url,
+        prefix,
+        workloadKeys,
+        floodMessages,
+        100_000,
+        async (sent) => {
+          // Every replica has dropped the whole burst (bounded wait), then the canaries.
+          for (let i = 0; i < 100; i++) {
+            const stats = await Promise.all(
+              children.map((c) =>
+                c.request<{ rejected: Record<string, number> }>({ cmd: 'stats' }),
+              ),
+            )
+            const dropped = stats.reduce(
+              (n, st) => n + Object.values(st.rejected).reduce((a, b) => a + b, 0),
+              0,
+            )
+            if (dropped >= expectedDrops(sent, children.length)) break
+            await sleep(50)
+          }
+          const hits = await Promise.all(
+            children.map((c) => c.request<number>({ cmd: 'canary', op: 'warm' })),
+          )
+          return hits.reduce((a, b) => a + b, 0)
+        },
+      )
+      return { forged }
+    }
     case 'slow-subscriber': {
       // Loopback socket buffers hold megabytes: only a flood overflows a stalled reader.
       const blocked = (children[0] as ChildHandle).request({ cmd: 'block', ms: 2_000 }, 10_000)
@@ -158,6 +197,9 @@ export async function fault(
       return {}
     case 'redis-restarted-empty':
       await server.restart()
+      return {}
+    case 'subscriber-blackholed':
+      await (target.proxy as TcpProxyHandle).blackhole('subscribers', 1_500)
       return {}
     case 'redis-frozen':
       await server.freeze()

@@ -32,6 +32,8 @@ export interface ForgedSent {
   /** Validly signed invalidations of keys nobody holds, and how long sending them took. */
   flood: number
   floodMs: number
+  /** Canary L1 hits over all replicas once every replica had dropped the forged burst (before the flood). */
+  canaryL1Hits: number
 }
 
 /** Captures the replicas' own signed messages for `ms` (at most `max`), heartbeats left out. */
@@ -56,7 +58,8 @@ async function capture(url: string, prefix: string, ms: number, max: number): Pr
 /**
  * Sends, in order: random bytes, well-formed unsigned messages, frames signed with a
  * wrong secret and with an unknown key id (all naming the canaries, every workload key,
- * and a clear of the whole prefix), captured real messages replayed, then `flood` signed
+ * and a clear of the whole prefix), captured real messages replayed; `afterBurst` then
+ * checks what it did (resolving the canaries' L1 hits); then `flood` signed
  * invalidations of other keys at up to `ratePerSec`.
  */
 export async function forgeBusTraffic(
@@ -65,6 +68,7 @@ export async function forgeBusTraffic(
   workloadKeys: readonly string[],
   flood: number,
   ratePerSec: number,
+  afterBurst: (sent: ForgedSent) => Promise<number>,
 ): Promise<ForgedSent> {
   const replays = await capture(url, prefix, 300, 50)
   const pub = new Redis(url)
@@ -90,6 +94,7 @@ export async function forgeBusTraffic(
     replayed: 0,
     flood: 0,
     floodMs: 0,
+    canaryL1Hits: 0,
   }
   try {
     const p = pub.pipeline()
@@ -105,6 +110,7 @@ export async function forgeBusTraffic(
       sent.replayed++
     }
     await p.exec()
+    sent.canaryL1Hits = await afterBurst(sent)
     // The flood: valid, signed, from a new source, in order (no gap), paced per 10 ms.
     const auth = new BusAuth(BUS_AUTH)
     const started = Date.now()
@@ -136,4 +142,50 @@ export async function forgeBusTraffic(
     pub.disconnect()
   }
   return sent
+}
+
+/** `forged-bus`: what was sent, what the replicas dropped (summed), what it cost them. */
+export interface ForgedReport {
+  sent: ForgedSent
+  rejected: Record<string, number>
+  /** Canary keys (held in every replica's L1, never written) no longer L1 hits after the burst. */
+  canariesEvicted: number
+  /** Largest growth of a replica's RSS from before the forged traffic to after the quiesce. */
+  rssGrowthMb: number
+}
+
+export function forgedLine(f: ForgedReport | undefined): string {
+  if (!f) return ''
+  const s = f.sent
+  return (
+    ` · forged: sent ${s.garbage} garbage / ${s.unsigned} unsigned / ${s.forged} wrong secret / ${s.unknownKey} unknown key / ${s.replayed} replayed, ` +
+    `dropped ${JSON.stringify(f.rejected)}, canaries evicted ${f.canariesEvicted}, flood ${s.flood} signed in ${s.floodMs} ms, RSS growth ${f.rssGrowthMb.toFixed(1)} MB`
+  )
+}
+
+/**
+ * What forged traffic must not do: evict anything, or go uncounted. Each replica gets
+ * every forged message (random bytes count as unsigned, or as forged when they happen to
+ * start like a signed frame); a replayed message is counted by every replica but its
+ * original sender.
+ */
+export function forgedFailures(f: ForgedReport, replicas: number): string[] {
+  const out: string[] = []
+  const s = f.sent
+  const r = f.rejected
+  if (f.canariesEvicted > 0) out.push(`${f.canariesEvicted} canary L1 entries evicted`)
+  const bad = (r['unsigned'] ?? 0) + (r['forged'] ?? 0) + (r['unknownKey'] ?? 0)
+  const want = (s.garbage + s.unsigned + s.forged + s.unknownKey) * replicas
+  if (bad < want) out.push(`${bad} of ${want} forged or unsigned deliveries dropped and counted`)
+  if ((r['replayed'] ?? 0) < s.replayed * (replicas - 1))
+    out.push(`${r['replayed'] ?? 0} of ≥ ${s.replayed * (replicas - 1)} replays dropped`)
+  return out
+}
+
+/** The least the replicas must have dropped, together, for the burst `sent`. */
+export function expectedDrops(sent: ForgedSent, replicas: number): number {
+  return (
+    (sent.garbage + sent.unsigned + sent.forged + sent.unknownKey) * replicas +
+    sent.replayed * (replicas - 1)
+  )
 }

@@ -2,11 +2,11 @@ export { runStampede, stampedeSummary, stampedeVerdict, type StampedeReport } fr
 export { analyze, type Figures, type ReadRecord, type WriteRecord } from './analyze.js'
 export {
   runScenario,
-  forgedFailures,
   summary,
   SCENARIOS,
   type Report,
   type RunOptions,
   type ScenarioName,
 } from './run.js'
+export { forgedFailures, type ForgedReport, type ForgedSent } from './forged.js'
 export type { WorkloadSpec, WorkloadResult } from './protocol.js'

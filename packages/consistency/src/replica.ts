@@ -29,6 +29,8 @@ let lockCache: Cache | undefined
 let canaryL1Hits = 0
 let delay = 5
 const events: string[] = []
+/** When the bus degraded (ms since the epoch), for the time a fault took to be detected. */
+const degradedAt: number[] = []
 const now = () => performance.timeOrigin + performance.now()
 
 function rng(seed: number): () => number {
@@ -75,7 +77,7 @@ const handlers: Record<string, (msg: Record<string, unknown>) => unknown> = {
         breaker: { failures: 50, openFor: 200 },
       }),
       bus: (bus = redisPubSubBus({
-        redis: cacheRedis,
+        redis: process.env['CACHE_BUS_URL'] ?? cacheRedis,
         heartbeat: { interval: 200, timeout: 600 },
         ...(msg['auth'] === true ? { auth: BUS_AUTH } : {}),
       })),
@@ -85,7 +87,10 @@ const handlers: Record<string, (msg: Record<string, unknown>) => unknown> = {
     cache.on('hit', (e) => {
       if (e.tier === 'l1' && e.key.includes('::canary')) canaryL1Hits++
     })
-    cache.on('bus:degraded', (e) => events.push(`degraded: ${e.reason}`))
+    cache.on('bus:degraded', (e) => {
+      events.push(`degraded: ${e.reason}`)
+      degradedAt.push(Date.now())
+    })
     cache.on('bus:resynced', (e) => events.push(`resynced: ${e.reason}`))
     await cache.ready()
     return cache.stats().bus.state
@@ -283,6 +288,7 @@ const handlers: Record<string, (msg: Record<string, unknown>) => unknown> = {
       maxInFlight,
       unhandled,
       rejected: bus.rejected,
+      degradedAt,
       rssMb: process.memoryUsage().rss / 2 ** 20,
     }
   },

@@ -2,7 +2,13 @@ import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { spawnChild, startRedis, type ChildHandle } from '@strata/testing'
 import { fault, KEYS, startTarget, withAdmin } from './faults.js'
-import { CANARIES, type ForgedSent } from './forged.js'
+import {
+  CANARIES,
+  forgedFailures,
+  forgedLine,
+  type ForgedReport,
+  type ForgedSent,
+} from './forged.js'
 import { analyze, type Figures, type ReadRecord, type WriteRecord } from './analyze.js'
 import type { WorkloadResult, WorkloadSpec } from './protocol.js'
 
@@ -19,6 +25,13 @@ export const SCENARIOS = {
   'redis-restarted-empty': { faults: 1, detected: true },
   /** The cache's redis-server frozen (SIGSTOP) for 1.5 s. */
   'redis-frozen': { faults: 1, detected: true },
+  /**
+   * The bus connects through a TCP proxy; for 1.5 s nothing moves on the subscriber's
+   * connection (and on any subscriber connection opened meanwhile), nothing is closed,
+   * while L2 and publishing work: only the heartbeat can tell. Held bytes are delivered
+   * when it heals.
+   */
+  'subscriber-blackholed': { faults: 1, detected: true },
   /** `CLIENT PAUSE 1500 WRITE`: writes, scripts and PUBLISH wait; L1 hits go on. */
   'writes-paused': { faults: 1, detected: false },
   /**
@@ -82,16 +95,6 @@ export interface RunOptions {
   log?: (line: string) => void
 }
 
-/** `forged-bus`: what was sent, what the replicas dropped (summed), what it cost them. */
-export interface ForgedReport {
-  sent: ForgedSent
-  rejected: Record<string, number>
-  /** Canary keys (held in every replica's L1, never written) no longer L1 hits after. */
-  canariesEvicted: number
-  /** Largest growth of a replica's RSS from before the forged traffic to after the quiesce. */
-  rssGrowthMb: number
-}
-
 export interface Report {
   scenario: ScenarioName
   replicas: number
@@ -120,6 +123,8 @@ export interface Report {
   staleServed: number
   /** The slowest replica's 99th percentile read latency (ms). */
   readP99Ms: number
+  /** From the first fault to the last replica's bus degrading (ms; detected faults only). */
+  detectMs: number | undefined
   forged: ForgedReport | undefined
 }
 
@@ -184,6 +189,7 @@ export async function runScenario(name: ScenarioName, options: RunOptions = {}):
     const faults = SCENARIOS[name].faults
     let recoveryMs: number | undefined
     let forged: ForgedSent | undefined
+    let firstFaultAt: number | undefined
     const settled = work.then(
       () => true,
       () => true,
@@ -196,6 +202,7 @@ export async function runScenario(name: ScenarioName, options: RunOptions = {}):
       ])
       if (done) break
       log(`  fault ${f}/${faults}: ${name}`)
+      firstFaultAt ??= Date.now()
       const outcome = await fault(name, target, `cc-${name}`, children, options.floodMessages)
       recoveryMs = outcome.recoveryMs ?? recoveryMs
       forged = outcome.forged ?? forged
@@ -246,21 +253,19 @@ export async function runScenario(name: ScenarioName, options: RunOptions = {}):
           unhandled: number
           rejected: Record<string, number>
           rssMb: number
+          degradedAt: number[]
         }>({ cmd: 'stats' }),
       ),
     )
     let forgedReport: ForgedReport | undefined
     if (forged) {
-      const hits = await Promise.all(
-        children.map((c) => c.request<number>({ cmd: 'canary', op: 'warm' })),
-      )
       const rejected: Record<string, number> = {}
       for (const st of stats)
         for (const [why, n] of Object.entries(st.rejected)) rejected[why] = (rejected[why] ?? 0) + n
       forgedReport = {
         sent: forged,
         rejected,
-        canariesEvicted: CANARIES.length * replicas - hits.reduce((a, b) => a + b, 0),
+        canariesEvicted: CANARIES.length * replicas - forged.canaryL1Hits,
         rssGrowthMb: Math.max(...stats.map((st, i) => st.rssMb - (rssBefore[i] ?? st.rssMb))),
       }
     }
@@ -288,6 +293,10 @@ export async function runScenario(name: ScenarioName, options: RunOptions = {}):
       unhandledRejections: stats.reduce((n, s) => n + s.unhandled, 0),
       staleServed: stats.reduce((n, s) => n + s.stats.staleServed, 0),
       readP99Ms: Math.max(...results.map((r) => r.readP99Ms)),
+      detectMs: detectionMs(
+        firstFaultAt,
+        stats.map((st) => st.degradedAt),
+      ),
       forged: forgedReport,
     }
   } finally {
@@ -298,6 +307,18 @@ export async function runScenario(name: ScenarioName, options: RunOptions = {}):
     await target.stop()
     await truthRedis.stop()
   }
+}
+
+/** The last replica's first degradation after `at`, in ms after it; undefined if one never degraded. */
+function detectionMs(at: number | undefined, degradedAt: number[][]): number | undefined {
+  if (at === undefined) return undefined
+  let worst = 0
+  for (const times of degradedAt) {
+    const first = times.find((t) => t >= at)
+    if (first === undefined) return undefined
+    worst = Math.max(worst, first - at)
+  }
+  return worst
 }
 
 async function rssOf(children: readonly ChildHandle[]): Promise<number[]> {
@@ -314,36 +335,8 @@ export function summary(r: Report): string {
     `${r.scenario.padEnd(22)} ops ${r.ops} (${f.reads} reads, ${f.writes} acked writes, ${r.failedWrites} failed) in ${r.loadMs} ms · ` +
     `stale reads ${f.staleReads} (${pct(f.staleRate)}) · staleness p50 ${f.staleness.p50.toFixed(1)} / p99 ${f.staleness.p99.toFixed(1)} / max ${f.staleness.max.toFixed(1)} ms · ` +
     `writes consistent ≤50 ms ${pct(f.consistentWithin50ms)}, ≤1 s ${pct(f.consistentWithin1s)} · permanently stale ${r.permanentlyStale.length} · ` +
-    `bus degraded ${r.degraded}× / resynced ${r.resynced}× · read errors ${r.readErrors} · corrupt entries ${r.corrupt} · evicted keys ${r.evictedKeys}${r.recoveryMs === undefined ? '' : ` · failover ${r.recoveryMs} ms`} · read p99 ${r.readP99Ms.toFixed(1)} ms${forgedLine(r.forged)}`
+    `bus degraded ${r.degraded}× / resynced ${r.resynced}× · read errors ${r.readErrors} · corrupt entries ${r.corrupt} · evicted keys ${r.evictedKeys}${r.recoveryMs === undefined ? '' : ` · failover ${r.recoveryMs} ms`} · read p99 ${r.readP99Ms.toFixed(1)} ms${r.detectMs === undefined ? '' : ` · every bus degraded ${r.detectMs} ms after the fault`}${forgedLine(r.forged)}`
   )
-}
-
-function forgedLine(f: ForgedReport | undefined): string {
-  if (!f) return ''
-  const s = f.sent
-  return (
-    ` · forged: sent ${s.garbage} garbage / ${s.unsigned} unsigned / ${s.forged} wrong secret / ${s.unknownKey} unknown key / ${s.replayed} replayed, ` +
-    `dropped ${JSON.stringify(f.rejected)}, canaries evicted ${f.canariesEvicted}, flood ${s.flood} signed in ${s.floodMs} ms, RSS growth ${f.rssGrowthMb.toFixed(1)} MB`
-  )
-}
-
-/**
- * What forged traffic must not do: evict anything, or go uncounted. Each replica gets
- * every forged message (random bytes count as unsigned, or as forged when they happen to
- * start like a signed frame); a replayed message is counted by every replica but its
- * original sender.
- */
-export function forgedFailures(f: ForgedReport, replicas: number): string[] {
-  const out: string[] = []
-  const s = f.sent
-  const r = f.rejected
-  if (f.canariesEvicted > 0) out.push(`${f.canariesEvicted} canary L1 entries evicted`)
-  const bad = (r['unsigned'] ?? 0) + (r['forged'] ?? 0) + (r['unknownKey'] ?? 0)
-  const want = (s.garbage + s.unsigned + s.forged + s.unknownKey) * replicas
-  if (bad < want) out.push(`${bad} of ${want} forged or unsigned deliveries dropped and counted`)
-  if ((r['replayed'] ?? 0) < s.replayed * (replicas - 1))
-    out.push(`${r['replayed'] ?? 0} of ≥ ${s.replayed * (replicas - 1)} replays dropped`)
-  return out
 }
 
 /**
@@ -369,6 +362,12 @@ export function verdict(r: Report): string[] {
   }
   if (SCENARIOS[r.scenario].detected && r.degraded === 0)
     failed.push('the fault was never detected (no replica degraded)')
+  // A frozen server or a black-holed subscriber: detected within 2× the heartbeat timeout (600 ms).
+  if (
+    (r.scenario === 'redis-frozen' || r.scenario === 'subscriber-blackholed') &&
+    (r.detectMs === undefined || r.detectMs > 1_200)
+  )
+    failed.push(`bus degraded ${r.detectMs ?? 'never'} ms after the fault (> 1 200 ms)`)
   if (r.readErrors > 0) failed.push(`${r.readErrors} reads failed (a fault reached a caller)`)
   if (r.unhandledRejections > 0) failed.push(`${r.unhandledRejections} unhandled rejections`)
   if (r.scenario === 'forged-bus')
