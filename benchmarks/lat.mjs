@@ -11,7 +11,11 @@ const pct = (xs, p) => {
 }
 const raw = new Redis(r.url)
 const rawAp = new Redis(r.url, { enableAutoPipelining: true })
-const c1 = createCache({ prefix: 'a', l2: redisL2({ redis: r.url }), telemetry: false })
+const c1 = createCache({
+  prefix: 'a',
+  l2: redisL2({ redis: r.url, autoPipelining: true }),
+  telemetry: false,
+})
 const c2 = createCache({
   prefix: 'b',
   l2: redisL2({ redis: r.url, autoPipelining: false }),

@@ -22,7 +22,7 @@ async function build(
           l2: redisL2({
             redis: redisUrl,
             commandTimeout: 5_000,
-            autoPipelining: process.env['STRATA_AUTOPIPELINE'] !== '0',
+            autoPipelining: process.env['STRATA_AUTOPIPELINE'] === '1',
           }),
         }
       : {}),

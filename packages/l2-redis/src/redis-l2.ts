@@ -74,10 +74,12 @@ export interface RedisL2Options {
   /** How long a lease (guarded fill token) lives. @default '30s' */
   leaseTtl?: Duration
   /**
-   * ioredis auto-pipelining on the connection Strata creates: commands issued in the same
-   * tick share one write. Raises throughput under concurrency; costs a little latency on
-   * strictly sequential calls. Ignored for a client you pass in.
-   * @default true
+   * ioredis auto-pipelining on connections Strata creates: commands issued in one tick
+   * share one write. Off by default: core already sends the reads and fills of one tick
+   * as one command per slot, and auto-pipelining then only delays every command to the
+   * next tick (measured: L2 hit p50 1.2× raw off, 1.7× on; 64-in-flight reads and misses
+   * faster off too). Ignored for a client you pass in.
+   * @default false
    */
   autoPipelining?: boolean
 }
@@ -273,7 +275,7 @@ export class RedisL2 implements L2Driver {
       // Commands issued in the same tick go out in one write (many concurrent misses).
       const own = {
         ...STRATA_CLIENT_DEFAULTS,
-        enableAutoPipelining: options.autoPipelining ?? true,
+        enableAutoPipelining: options.autoPipelining ?? false,
       }
       this.client =
         typeof redis === 'string'
