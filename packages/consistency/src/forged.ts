@@ -150,8 +150,6 @@ export interface ForgedReport {
   rejected: Record<string, number>
   /** Canary keys (held in every replica's L1, never written) no longer L1 hits after the burst. */
   canariesEvicted: number
-  /** Largest growth of a replica's RSS from before the forged traffic to after the quiesce. */
-  rssGrowthMb: number
 }
 
 export function forgedLine(f: ForgedReport | undefined): string {
@@ -159,7 +157,7 @@ export function forgedLine(f: ForgedReport | undefined): string {
   const s = f.sent
   return (
     ` · forged: sent ${s.garbage} garbage / ${s.unsigned} unsigned / ${s.forged} wrong secret / ${s.unknownKey} unknown key / ${s.replayed} replayed, ` +
-    `dropped ${JSON.stringify(f.rejected)}, canaries evicted ${f.canariesEvicted}, flood ${s.flood} signed in ${s.floodMs} ms, RSS growth ${f.rssGrowthMb.toFixed(1)} MB`
+    `dropped ${JSON.stringify(f.rejected)}, canaries evicted ${f.canariesEvicted}, flood ${s.flood} signed in ${s.floodMs} ms`
   )
 }
 

@@ -16,6 +16,8 @@ export interface WorkloadSpec {
   /** Time between reading the source and returning, in every loader. */
   loaderDelayMs: number
   seed: number
+  /** Keep every read and write for the staleness analysis (off in the soak: memory must stay flat). @default true */
+  record?: boolean
 }
 
 export interface WorkloadResult {

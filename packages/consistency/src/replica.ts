@@ -122,6 +122,7 @@ const handlers: Record<string, (msg: Record<string, unknown>) => unknown> = {
       return next
     }
     const deadline = Date.now() + spec.maxMs
+    const keep = spec.record !== false
     let remaining = spec.ops
 
     const write = async () => {
@@ -134,7 +135,7 @@ const handlers: Record<string, (msg: Record<string, unknown>) => unknown> = {
           try {
             if (del) await cache.delete(key)
             else await cache.set(key, { v })
-            result.writes.push([key, v, now(), del ? 'delete' : 'set'])
+            if (keep) result.writes.push([key, v, now(), del ? 'delete' : 'set'])
           } catch {
             result.failedWrites++
           }
@@ -149,7 +150,7 @@ const handlers: Record<string, (msg: Record<string, unknown>) => unknown> = {
           try {
             if (viaTag) await ns.invalidateTags([tag])
             else await ns.set(key, { v }, { tags: [tag] })
-            result.writes.push([`ns:${key}`, v, now(), viaTag ? 'invalidateTags' : 'set'])
+            if (keep) result.writes.push([`ns:${key}`, v, now(), viaTag ? 'invalidateTags' : 'set'])
           } catch {
             result.failedWrites++
           }
@@ -165,7 +166,7 @@ const handlers: Record<string, (msg: Record<string, unknown>) => unknown> = {
         if (r < 0.45) {
           const key = `k${pick(spec.rootKeys)}`
           const got = await cache.getOrSet(key, loader(`truth:${key}`))
-          result.reads.push([key, got.v, start, 'getOrSet'])
+          if (keep) result.reads.push([key, got.v, start, 'getOrSet'])
         } else if (r < 0.65) {
           const keys = [...new Set(Array.from({ length: 4 }, () => `k${pick(spec.rootKeys)}`))]
           const got = await cache.getOrSetMany<Versioned>(keys, async (missing) => {
@@ -173,23 +174,26 @@ const handlers: Record<string, (msg: Record<string, unknown>) => unknown> = {
             await sleep(delay)
             return new Map(missing.map((k, j) => [k, { v: Number(values[j] ?? 0) }]))
           })
-          keys.forEach((k, j) =>
-            result.reads.push([k, (got[j] as Versioned).v, start, 'getOrSetMany']),
-          )
+          if (keep)
+            keys.forEach((k, j) =>
+              result.reads.push([k, (got[j] as Versioned).v, start, 'getOrSetMany']),
+            )
         } else {
           const i = pick(spec.taggedKeys)
           const key = `t${i}`
           const got = await ns.getOrSet(key, loader(`truth:${key}`), {
             tags: [tagOf(i, spec.tagGroups)],
           })
-          result.reads.push([`ns:${key}`, got.v, start, 'tagged'])
+          if (keep) result.reads.push([`ns:${key}`, got.v, start, 'tagged'])
         }
       } catch {
         result.readErrors++
       }
-      if (latencies.length < 1_000_000) latencies.push(performance.now() - t0)
+      // The last 100 000 read latencies (fixed memory, also over a 10-minute soak).
+      latencies[lat++ % latencies.length] = performance.now() - t0
     }
-    const latencies: number[] = []
+    const latencies = new Float64Array(100_000)
+    let lat = 0
 
     const worker = async () => {
       while (remaining > 0 && Date.now() < deadline) {
@@ -200,8 +204,8 @@ const handlers: Record<string, (msg: Record<string, unknown>) => unknown> = {
     }
     await Promise.all(Array.from({ length: spec.concurrency }, worker))
     await Promise.all(chains.values())
-    latencies.sort((a, b) => a - b)
-    result.readP99Ms = latencies[Math.floor(latencies.length * 0.99)] ?? 0
+    const seen = latencies.subarray(0, Math.min(lat, latencies.length)).sort()
+    result.readP99Ms = seen[Math.floor(seen.length * 0.99)] ?? 0
     return result
   },
 

@@ -80,6 +80,13 @@ export const SCENARIOS = {
    * and count each forged message and keep its canaries in L1.
    */
   'forged-bus': { faults: 1, detected: false },
+  /**
+   * `--long` only (or named): 10 minutes of the workload with 16 faults cycling through
+   * pub/sub killed, Redis frozen, writes paused and Redis restarted empty. Reads and
+   * writes are not recorded (memory must stay flat): the figures are the end check, the
+   * read p99 and how much replica RSS and Redis memory grew.
+   */
+  soak: { faults: 16, detected: true, loadMs: 600_000 },
 } as const
 export type ScenarioName = keyof typeof SCENARIOS
 
@@ -125,6 +132,10 @@ export interface Report {
   readP99Ms: number
   /** From the first fault to the last replica's bus degrading (ms; detected faults only). */
   detectMs: number | undefined
+  /** Largest growth of a replica's RSS from before the load (soak: 10% into it) to after the quiesce (MB). */
+  rssGrowthMb: number
+  /** Growth of the cache Redis' `used_memory` over the same span (MB). */
+  redisMemoryGrowthMb: number
   forged: ForgedReport | undefined
 }
 
@@ -169,6 +180,7 @@ export async function runScenario(name: ScenarioName, options: RunOptions = {}):
       await Promise.all(children.map((c) => c.request({ cmd: 'canary', op: 'warm' })))
     }
     const rssBefore = await rssOf(children)
+    const redisBefore = await usedMemory(await target.url())
     const started = Date.now()
     const work = Promise.all(
       children.map((c, replica) => {
@@ -182,10 +194,14 @@ export async function runScenario(name: ScenarioName, options: RunOptions = {}):
           concurrency: 8,
           loaderDelayMs: 5,
           seed: replica + 1,
+          record: name !== 'soak',
         }
         return c.request<WorkloadResult>({ cmd: 'run', spec }, maxMs + 60_000)
       }),
     )
+    // The soak's memory baseline is taken once warmed up (10% into the load).
+    const rssBase =
+      name === 'soak' ? sleep(maxMs * 0.1).then(() => rssOf(children)) : Promise.resolve(rssBefore)
     const faults = SCENARIOS[name].faults
     let recoveryMs: number | undefined
     let forged: ForgedSent | undefined
@@ -203,7 +219,13 @@ export async function runScenario(name: ScenarioName, options: RunOptions = {}):
       if (done) break
       log(`  fault ${f}/${faults}: ${name}`)
       firstFaultAt ??= Date.now()
-      const outcome = await fault(name, target, `cc-${name}`, children, options.floodMessages)
+      const outcome = await fault(
+        name === 'soak' ? (SOAK_FAULTS[(f - 1) % SOAK_FAULTS.length] as string) : name,
+        target,
+        `cc-${name}`,
+        children,
+        options.floodMessages,
+      )
       recoveryMs = outcome.recoveryMs ?? recoveryMs
       forged = outcome.forged ?? forged
     }
@@ -266,9 +288,10 @@ export async function runScenario(name: ScenarioName, options: RunOptions = {}):
         sent: forged,
         rejected,
         canariesEvicted: CANARIES.length * replicas - forged.canaryL1Hits,
-        rssGrowthMb: Math.max(...stats.map((st, i) => st.rssMb - (rssBefore[i] ?? st.rssMb))),
       }
     }
+    const redisAfter = await usedMemory(await target.url())
+    const warmRss = await rssBase
     let evictedKeys = 0
     await withAdmin(await target.url(), async (a) => {
       evictedKeys = Number(/evicted_keys:(\d+)/.exec(await a.info('stats'))?.[1] ?? 0)
@@ -298,6 +321,8 @@ export async function runScenario(name: ScenarioName, options: RunOptions = {}):
         stats.map((st) => st.degradedAt),
       ),
       forged: forgedReport,
+      rssGrowthMb: Math.max(...stats.map((st, i) => st.rssMb - (warmRss[i] ?? st.rssMb))),
+      redisMemoryGrowthMb: redisAfter - redisBefore,
     }
   } finally {
     await Promise.all(
@@ -321,6 +346,17 @@ function detectionMs(at: number | undefined, degradedAt: number[][]): number | u
   return worst
 }
 
+/** The faults the soak cycles through. */
+const SOAK_FAULTS = ['pubsub-killed', 'redis-frozen', 'writes-paused', 'redis-restarted-empty']
+
+async function usedMemory(url: string): Promise<number> {
+  let mb = 0
+  await withAdmin(url, async (a) => {
+    mb = Number(/used_memory:(\d+)/.exec(await a.info('memory'))?.[1] ?? 0) / 2 ** 20
+  })
+  return mb
+}
+
 async function rssOf(children: readonly ChildHandle[]): Promise<number[]> {
   return Promise.all(
     children.map(async (c) => (await c.request<{ rssMb: number }>({ cmd: 'stats' })).rssMb),
@@ -335,7 +371,7 @@ export function summary(r: Report): string {
     `${r.scenario.padEnd(22)} ops ${r.ops} (${f.reads} reads, ${f.writes} acked writes, ${r.failedWrites} failed) in ${r.loadMs} ms · ` +
     `stale reads ${f.staleReads} (${pct(f.staleRate)}) · staleness p50 ${f.staleness.p50.toFixed(1)} / p99 ${f.staleness.p99.toFixed(1)} / max ${f.staleness.max.toFixed(1)} ms · ` +
     `writes consistent ≤50 ms ${pct(f.consistentWithin50ms)}, ≤1 s ${pct(f.consistentWithin1s)} · permanently stale ${r.permanentlyStale.length} · ` +
-    `bus degraded ${r.degraded}× / resynced ${r.resynced}× · read errors ${r.readErrors} · corrupt entries ${r.corrupt} · evicted keys ${r.evictedKeys}${r.recoveryMs === undefined ? '' : ` · failover ${r.recoveryMs} ms`} · read p99 ${r.readP99Ms.toFixed(1)} ms${r.detectMs === undefined ? '' : ` · every bus degraded ${r.detectMs} ms after the fault`}${forgedLine(r.forged)}`
+    `bus degraded ${r.degraded}× / resynced ${r.resynced}× · read errors ${r.readErrors} · corrupt entries ${r.corrupt} · evicted keys ${r.evictedKeys}${r.recoveryMs === undefined ? '' : ` · failover ${r.recoveryMs} ms`} · read p99 ${r.readP99Ms.toFixed(1)} ms${r.detectMs === undefined ? '' : ` · every bus degraded ${r.detectMs} ms after the fault`} · RSS growth ${r.rssGrowthMb.toFixed(1)} MB, Redis memory growth ${r.redisMemoryGrowthMb.toFixed(1)} MB${forgedLine(r.forged)}`
   )
 }
 
@@ -355,7 +391,11 @@ export function verdict(r: Report): string[] {
       failed.push(
         `${(f.consistentWithin50ms * 100).toFixed(3)}% of writes consistent within 50 ms < 99.99%`,
       )
-  } else if (r.scenario !== 'slow-subscriber' && f.consistentWithin1s < 1) {
+  } else if (
+    r.scenario !== 'slow-subscriber' &&
+    r.scenario !== 'soak' &&
+    f.consistentWithin1s < 1
+  ) {
     failed.push(
       `${(f.consistentWithin1s * 100).toFixed(3)}% of writes consistent within 1 s < 100%`,
     )
