@@ -28,4 +28,6 @@ export interface WorkloadResult {
   ops: number
   /** 99th percentile of this replica's read latency (ms). */
   readP99Ms: number
+  /** 99th percentile of the L1 probe's reads that were L1 hits (ms). */
+  l1HitP99Ms: number
 }

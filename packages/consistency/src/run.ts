@@ -86,7 +86,7 @@ export const SCENARIOS = {
    * writes are not recorded (memory must stay flat): the figures are the end check, the
    * read p99 and how much replica RSS and Redis memory grew.
    */
-  soak: { faults: 16, detected: true, loadMs: 600_000 },
+  soak: { faults: 16, detected: true, loadMs: 600_000, ops: 50_000_000 },
 } as const
 export type ScenarioName = keyof typeof SCENARIOS
 
@@ -130,6 +130,10 @@ export interface Report {
   staleServed: number
   /** The slowest replica's 99th percentile read latency (ms). */
   readP99Ms: number
+  /** Each replica's (replica 0 is the one `slow-subscriber` blocks). */
+  readP99ByReplica: number[]
+  /** The slowest replica's 99th percentile of L1 hits (a probe key read every 5 ms). */
+  l1HitP99Ms: number
   /** From the first fault to the last replica's bus degrading (ms; detected faults only). */
   detectMs: number | undefined
   /** Largest growth of a replica's RSS from before the load (soak: 10% into it) to after the quiesce (MB). */
@@ -146,7 +150,8 @@ export interface Report {
  */
 export async function runScenario(name: ScenarioName, options: RunOptions = {}): Promise<Report> {
   const replicas = options.replicas ?? 4
-  const opsPerReplica = options.opsPerReplica ?? 100_000
+  const opsPerReplica =
+    options.opsPerReplica ?? ('ops' in SCENARIOS[name] ? SCENARIOS.soak.ops : 100_000)
   const scenario = SCENARIOS[name]
   const maxMs = options.maxMs ?? ('loadMs' in scenario ? scenario.loadMs : 4_000)
   const log = options.log ?? (() => undefined)
@@ -316,6 +321,8 @@ export async function runScenario(name: ScenarioName, options: RunOptions = {}):
       unhandledRejections: stats.reduce((n, s) => n + s.unhandled, 0),
       staleServed: stats.reduce((n, s) => n + s.stats.staleServed, 0),
       readP99Ms: Math.max(...results.map((r) => r.readP99Ms)),
+      readP99ByReplica: results.map((r) => r.readP99Ms),
+      l1HitP99Ms: Math.max(...results.map((r) => r.l1HitP99Ms)),
       detectMs: detectionMs(
         firstFaultAt,
         stats.map((st) => st.degradedAt),
@@ -371,7 +378,7 @@ export function summary(r: Report): string {
     `${r.scenario.padEnd(22)} ops ${r.ops} (${f.reads} reads, ${f.writes} acked writes, ${r.failedWrites} failed) in ${r.loadMs} ms · ` +
     `stale reads ${f.staleReads} (${pct(f.staleRate)}) · staleness p50 ${f.staleness.p50.toFixed(1)} / p99 ${f.staleness.p99.toFixed(1)} / max ${f.staleness.max.toFixed(1)} ms · ` +
     `writes consistent ≤50 ms ${pct(f.consistentWithin50ms)}, ≤1 s ${pct(f.consistentWithin1s)} · permanently stale ${r.permanentlyStale.length} · ` +
-    `bus degraded ${r.degraded}× / resynced ${r.resynced}× · read errors ${r.readErrors} · corrupt entries ${r.corrupt} · evicted keys ${r.evictedKeys}${r.recoveryMs === undefined ? '' : ` · failover ${r.recoveryMs} ms`} · read p99 ${r.readP99Ms.toFixed(1)} ms${r.detectMs === undefined ? '' : ` · every bus degraded ${r.detectMs} ms after the fault`} · RSS growth ${r.rssGrowthMb.toFixed(1)} MB, Redis memory growth ${r.redisMemoryGrowthMb.toFixed(1)} MB${forgedLine(r.forged)}`
+    `bus degraded ${r.degraded}× / resynced ${r.resynced}× · read errors ${r.readErrors} · corrupt entries ${r.corrupt} · evicted keys ${r.evictedKeys}${r.recoveryMs === undefined ? '' : ` · failover ${r.recoveryMs} ms`} · L1 hit p99 ${r.l1HitP99Ms.toFixed(2)} ms · read p99 ${r.readP99Ms.toFixed(1)} ms (by replica ${r.readP99ByReplica.map((x) => x.toFixed(0)).join('/')})${r.detectMs === undefined ? '' : ` · every bus degraded ${r.detectMs} ms after the fault`} · RSS growth ${r.rssGrowthMb.toFixed(1)} MB, Redis memory growth ${r.redisMemoryGrowthMb.toFixed(1)} MB${forgedLine(r.forged)}`
   )
 }
 
@@ -402,6 +409,8 @@ export function verdict(r: Report): string[] {
   }
   if (SCENARIOS[r.scenario].detected && r.degraded === 0)
     failed.push('the fault was never detected (no replica degraded)')
+  if (r.scenario === 'writes-paused' && r.l1HitP99Ms >= 5)
+    failed.push(`L1 hit p99 ${r.l1HitP99Ms.toFixed(2)} ms while writes were paused (≥ 5 ms)`)
   // A frozen server or a black-holed subscriber: detected within 2× the heartbeat timeout (600 ms).
   if (
     (r.scenario === 'redis-frozen' || r.scenario === 'subscriber-blackholed') &&

@@ -313,13 +313,7 @@ describe('8. the distributed lock', () => {
       extend: (key, token, ttlMs) => inner.extend(key, token, ttlMs),
       release: (key, token) => inner.release(key, token),
     }
-    const l2 = new Proxy(f.l2, {
-      get(target, prop) {
-        if (prop === 'locks') return locks
-        const v: unknown = Reflect.get(target, prop, target)
-        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v
-      },
-    })
+    const l2 = withLocks(f.l2, locks)
     const replicas = Array.from({ length: 8 }, () =>
       f.replica({ l2, distributedLock: true, lockTtl: 1_000 }),
     )
@@ -345,13 +339,7 @@ describe('8. the distributed lock', () => {
       extend: () => Promise.reject(refused),
       release: () => Promise.reject(refused),
     }
-    const l2 = new Proxy(f.l2, {
-      get(target, prop) {
-        if (prop === 'locks') return locks
-        const v: unknown = Reflect.get(target, prop, target)
-        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v
-      },
-    })
+    const l2 = withLocks(f.l2, locks)
     const replicas = Array.from({ length: 3 }, () =>
       f.replica({ l2, distributedLock: true, lockTtl: 10_000 }),
     )
@@ -362,6 +350,17 @@ describe('8. the distributed lock', () => {
     expect(loads).toBe(3)
   })
 })
+
+/** The fleet's memory L2 with its lock commands replaced (a slow or unreachable Redis). */
+function withLocks(l2: MemoryL2, locks: MemoryL2['locks']): MemoryL2 {
+  return new Proxy(l2, {
+    get(target, prop) {
+      if (prop === 'locks') return locks
+      const v: unknown = Reflect.get(target, prop, target)
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v
+    },
+  })
+}
 
 /** A bus driver under the test's control: every publish goes through `behaviour`. */
 function scriptedBus(behaviour: (m: BusMessage) => Promise<void>): BusDriver & {

@@ -19,6 +19,17 @@ const text = (b: Uint8Array | undefined) =>
 export function l2DriverSuite(name: string, options: L2SuiteOptions): void {
   describe(`L2 driver conformance: ${name}`, () => {
     const p = (k: string) => `${options.prefix}:${k}`
+    /** Runs `fn` on a new driver's locks (nothing when it has none), then closes it. */
+    const withLocks = async (
+      fn: (locks: NonNullable<L2Driver['locks']>) => Promise<void>,
+    ): Promise<void> => {
+      const l2 = await options.create()
+      try {
+        if (l2.locks) await fn(l2.locks)
+      } finally {
+        await l2.close()
+      }
+    }
 
     it('set/get round-trips bytes; a missing key is undefined', async () => {
       const l2 = await options.create()
@@ -195,48 +206,40 @@ export function l2DriverSuite(name: string, options: L2SuiteOptions): void {
     })
 
     it('locks: one holder at a time; release is compare-and-delete; the TTL frees a lost holder', async () => {
-      const l2 = await options.create()
-      if (!l2.locks) {
-        await l2.close()
-        return
-      }
-      const k = p('lock')
-      const t1 = await l2.locks.tryAcquire(k, 10_000)
-      expect(t1).toBeDefined()
-      expect(await l2.locks.tryAcquire(k, 10_000)).toBeUndefined()
-      await l2.locks.release(k, 'not-the-token')
-      expect(await l2.locks.tryAcquire(k, 10_000)).toBeUndefined()
-      expect(await l2.locks.extend(k, 'not-the-token', 10_000)).toBe(false)
-      expect(await l2.locks.extend(k, t1 as string, 10_000)).toBe(true)
-      await l2.locks.release(k, t1 as string)
-      expect(await l2.locks.extend(k, t1 as string, 10_000)).toBe(false)
-      const t2 = await l2.locks.tryAcquire(k, options.ttlMs ?? 50)
-      expect(t2).toBeDefined()
-      await options.wait((options.ttlMs ?? 50) * 3)
-      expect(await l2.locks.tryAcquire(k, 10_000)).toBeDefined()
-      await l2.close()
+      await withLocks(async (locks) => {
+        const k = p('lock')
+        const t1 = await locks.tryAcquire(k, 10_000)
+        expect(t1).toBeDefined()
+        expect(await locks.tryAcquire(k, 10_000)).toBeUndefined()
+        await locks.release(k, 'not-the-token')
+        expect(await locks.tryAcquire(k, 10_000)).toBeUndefined()
+        expect(await locks.extend(k, 'not-the-token', 10_000)).toBe(false)
+        expect(await locks.extend(k, t1 as string, 10_000)).toBe(true)
+        await locks.release(k, t1 as string)
+        expect(await locks.extend(k, t1 as string, 10_000)).toBe(false)
+        const t2 = await locks.tryAcquire(k, options.ttlMs ?? 50)
+        expect(t2).toBeDefined()
+        await options.wait((options.ttlMs ?? 50) * 3)
+        expect(await locks.tryAcquire(k, 10_000)).toBeDefined()
+      })
     })
 
     it('locks: an attempt with a token is idempotent (a retry after a timed-out attempt finds the lock its own)', async () => {
-      const l2 = await options.create()
-      if (!l2.locks) {
-        await l2.close()
-        return
-      }
-      const k = p('lock-token')
-      expect(await l2.locks.tryAcquire(k, 10_000, 'mine')).toBe('mine')
-      expect(await l2.locks.tryAcquire(k, 10_000, 'mine')).toBe('mine')
-      expect(await l2.locks.tryAcquire(k, 10_000, 'theirs')).toBeUndefined()
-      expect(await l2.locks.tryAcquire(k, 10_000)).toBeUndefined()
-      // A holder whose lock expired and went to someone else cannot take it back or free it.
-      const k2 = p('lock-token-2')
-      expect(await l2.locks.tryAcquire(k2, options.ttlMs ?? 50, 'old')).toBe('old')
-      await options.wait((options.ttlMs ?? 50) * 3)
-      expect(await l2.locks.tryAcquire(k2, 10_000, 'new')).toBe('new')
-      await l2.locks.release(k2, 'old')
-      expect(await l2.locks.tryAcquire(k2, 10_000, 'old')).toBeUndefined()
-      expect(await l2.locks.extend(k2, 'new', 10_000)).toBe(true)
-      await l2.close()
+      await withLocks(async (locks) => {
+        const k = p('lock-token')
+        expect(await locks.tryAcquire(k, 10_000, 'mine')).toBe('mine')
+        expect(await locks.tryAcquire(k, 10_000, 'mine')).toBe('mine')
+        expect(await locks.tryAcquire(k, 10_000, 'theirs')).toBeUndefined()
+        expect(await locks.tryAcquire(k, 10_000)).toBeUndefined()
+        // A holder whose lock expired and went to someone else cannot take it back or free it.
+        const k2 = p('lock-token-2')
+        expect(await locks.tryAcquire(k2, options.ttlMs ?? 50, 'old')).toBe('old')
+        await options.wait((options.ttlMs ?? 50) * 3)
+        expect(await locks.tryAcquire(k2, 10_000, 'new')).toBe('new')
+        await locks.release(k2, 'old')
+        expect(await locks.tryAcquire(k2, 10_000, 'old')).toBeUndefined()
+        expect(await locks.extend(k2, 'new', 10_000)).toBe(true)
+      })
     })
   })
 }
