@@ -45,7 +45,7 @@ export class ReadPipeline {
     this.#l2 = l2
     this.#failSafe = failSafe
     this.steps = new ReadSteps(shared, l1, l2)
-    this.#store = new Store(shared, l1, l2, loaders, failSafe)
+    this.#store = new Store({ shared, l1, l2, loaders, failSafe })
   }
 
   /** `getOrSetMany`: one L1 pass, then one load (one loader call) for what L1 missed. */

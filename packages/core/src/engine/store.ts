@@ -13,6 +13,14 @@ interface StoreItem extends L2Fill {
   result: FillResult | undefined
 }
 
+export interface StoreDeps {
+  shared: Shared
+  l1: L1Tier | undefined
+  l2: L2Tier | undefined
+  loaders: Loaders
+  failSafe: FailSafe
+}
+
 /**
  * The last steps of every load: call the loader, store what it returned — L2 through
  * the lease first, then L1 unless L2 refused (a write overtook the load) — and settle
@@ -25,18 +33,15 @@ export class Store {
   readonly #loaders: Loaders
   readonly #failSafe: FailSafe
 
-  constructor(
-    shared: Shared,
-    l1: L1Tier | undefined,
-    l2: L2Tier | undefined,
-    loaders: Loaders,
-    failSafe: FailSafe,
-  ) {
-    this.#s = shared
-    this.#l1 = l1
-    this.#l2 = l2
-    this.#loaders = loaders
-    this.#failSafe = failSafe
+  /** The read pipeline's own tiers, loaders and fail-safe. */
+  constructor(deps: StoreDeps) {
+    ;({
+      shared: this.#s,
+      l1: this.#l1,
+      l2: this.#l2,
+      loaders: this.#loaders,
+      failSafe: this.#failSafe,
+    } = deps)
   }
 
   /** Calls the loader for `todo`, stores what it returned (L2 then L1), settles the flights. */
