@@ -15,6 +15,11 @@ import { Store } from './store.js'
 /** The `todo` of a one-key job (shared, never mutated): no array per miss. */
 const ALL_OF_ONE: readonly number[] = Object.freeze([0])
 
+/** Every key of `job` is still to load. */
+function allOf(job: Job): readonly number[] {
+  return job.keys.length === 1 ? ALL_OF_ONE : job.keys.map((_, j) => j)
+}
+
 /**
  * The read pipeline. `get`, `getMany`, `getOrSet`, `getOrSetMany`, refresh-ahead,
  * soft-timeout completion and the lock path all run through these steps, once each:
@@ -275,9 +280,8 @@ export class ReadPipeline {
       p.hard > 0 ? clock.setTimeout(() => this.#failSafe.hardTimeout(job), p.hard) : undefined
     let soft: ReturnType<typeof clock.setTimeout> | undefined
     try {
-      let todo = this.#l2 ? this.#triage(job, job.read ?? (await this.#readL2(job))) : ALL_OF_ONE
+      let todo = this.#l2 ? this.#triage(job, job.read ?? (await this.#readL2(job))) : allOf(job)
       if (todo instanceof Promise) todo = await todo
-      if (todo === ALL_OF_ONE && job.keys.length > 1) todo = job.keys.map((_, j) => j)
       if (todo.length === 0) return
       if (p.soft > 0 && todo.some((j) => job.flights[j]?.stale)) {
         soft = clock.setTimeout(() => {
