@@ -154,8 +154,9 @@ export interface L2Locks {
   /**
    * Resolves a token when acquired, `undefined` when another holder has it. With `token`
    * the attempt is idempotent: it also succeeds when `token` already holds the lock (an
-   * earlier attempt with it timed out on the client but ran on the server), so a caller
-   * retrying after a timeout never waits on a lock that is its own.
+   * earlier attempt with it timed out on the client but ran on the server), and the lock
+   * then lives `ttlMs` from this attempt, so a caller retrying after a timeout never
+   * waits on a lock that is its own, nor holds one about to expire.
    */
   tryAcquire(key: string, ttlMs: number, token?: string): Promise<string | undefined>
   /** Compare-and-extend: resolves false when `token` no longer holds the lock. */

@@ -11,8 +11,8 @@ function script(source: string): Script {
 
 /**
  * Lua: takes the lease at key `k` for token `t` (ttl `ms`), or joins the live one: returns
- * the token that holds it. One command on Redis 7.0+ (`SET NX GET`); Redis 6.2 refuses
- * NX with GET, and there it falls back to GET then SET.
+ * the token that holds it, and whether it was there before. One command on Redis 7.0+
+ * (`SET NX GET`); Redis 6.2 refuses NX with GET, and there it falls back to GET then SET.
  */
 const TAKE_LEASE = `
 local function lease(k, t, ms)
@@ -21,7 +21,7 @@ local function lease(k, t, ms)
     old = redis.call('GET', k)
     if not old then redis.call('SET', k, t, 'PX', ms) end
   end
-  return old or t
+  return old or t, old ~= false
 end`
 
 /**
@@ -118,11 +118,14 @@ return 1
 /**
  * KEYS[1] lock; ARGV[1] token, ARGV[2] ttl ms. Takes the lock, or answers who holds it:
  * the caller holds it when the answer is its own token (also when an earlier attempt with
- * that token timed out on the client but ran here).
+ * that token timed out on the client but ran here: its lifetime then starts again, as a
+ * new acquisition's would).
  */
 export const ACQUIRE_LOCK = script(`
 ${TAKE_LEASE}
-return lease(KEYS[1], ARGV[1], ARGV[2])
+local holder, had = lease(KEYS[1], ARGV[1], ARGV[2])
+if had and holder == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return holder
 `)
 
 /** KEYS[1] lock; ARGV[1] token, ARGV[2] ttl ms. Compare-and-PEXPIRE. */

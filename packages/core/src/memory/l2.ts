@@ -70,8 +70,11 @@ export class MemoryL2 implements L2Driver {
       tryAcquire: (key, ttlMs, want) => {
         const now = this.#clock.now()
         const held = this.#locks.get(key)
-        if (held && held.expiresAt > now)
-          return Promise.resolve(want !== undefined && held.token === want ? want : undefined)
+        if (held && held.expiresAt > now) {
+          if (want === undefined || held.token !== want) return Promise.resolve(undefined)
+          held.expiresAt = now + ttlMs // the caller's own lock: its lifetime starts again
+          return Promise.resolve(want)
+        }
         const token = want ?? `l${++this.#tokenSeq}`
         this.#locks.set(key, { token, expiresAt: now + ttlMs })
         return Promise.resolve(token)

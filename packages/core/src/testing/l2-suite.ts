@@ -231,6 +231,12 @@ export function l2DriverSuite(name: string, options: L2SuiteOptions): void {
         expect(await locks.tryAcquire(k, 10_000, 'mine')).toBe('mine')
         expect(await locks.tryAcquire(k, 10_000, 'theirs')).toBeUndefined()
         expect(await locks.tryAcquire(k, 10_000)).toBeUndefined()
+        // Found its own, the lock lives ttl from this attempt (not from the first one).
+        const k3 = p('lock-token-3')
+        expect(await locks.tryAcquire(k3, options.ttlMs ?? 50, 'mine')).toBe('mine')
+        expect(await locks.tryAcquire(k3, 10_000, 'mine')).toBe('mine')
+        await options.wait((options.ttlMs ?? 50) * 3)
+        expect(await locks.tryAcquire(k3, 10_000, 'theirs')).toBeUndefined()
         // A holder whose lock expired and went to someone else cannot take it back or free it.
         const k2 = p('lock-token-2')
         expect(await locks.tryAcquire(k2, options.ttlMs ?? 50, 'old')).toBe('old')
