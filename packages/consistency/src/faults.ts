@@ -10,7 +10,7 @@ import {
 } from '@strata/testing'
 import { channelName, encodeMessage } from '@strata/bus-redis-pubsub'
 import { Redis } from 'ioredis'
-import { expectedDrops, forgeBusTraffic, type ForgedSent } from './forged.js'
+import { droppedBy, expectedDrops, forgeBusTraffic, type ForgedSent } from './forged.js'
 
 /** The workload's keyspace (replicas and faults agree on it). */
 export const KEYS = { rootKeys: 200, taggedKeys: 100, tagGroups: 10 }
@@ -130,11 +130,9 @@ export async function fault(
                 c.request<{ rejected: Record<string, number> }>({ cmd: 'stats' }),
               ),
             )
-            const dropped = stats.reduce(
-              (n, st) => n + Object.values(st.rejected).reduce((a, b) => a + b, 0),
-              0,
-            )
-            if (dropped >= expectedDrops(sent, children.length)) break
+            const dropped = droppedBy(stats.map((st) => st.rejected))
+            const total = Object.values(dropped).reduce((a, b) => a + b, 0)
+            if (total >= expectedDrops(sent, children.length)) break
             await sleep(50)
           }
           const hits = await Promise.all(

@@ -193,3 +193,11 @@ export function expectedDrops(sent: ForgedSent, replicas: number): number {
     sent.replayed * (replicas - 1)
   )
 }
+
+/** What the replicas dropped, summed over replicas, by reason (`bus.rejected` of each). */
+export function droppedBy(perReplica: readonly Record<string, number>[]): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const r of perReplica)
+    for (const [why, n] of Object.entries(r)) out[why] = (out[why] ?? 0) + n
+  return out
+}

@@ -6,6 +6,7 @@ import {
   CANARIES,
   forgedFailures,
   forgedLine,
+  droppedBy,
   type ForgedReport,
   type ForgedSent,
 } from './forged.js'
@@ -150,9 +151,8 @@ export interface Report {
  */
 export async function runScenario(name: ScenarioName, options: RunOptions = {}): Promise<Report> {
   const replicas = options.replicas ?? 4
-  const opsPerReplica =
-    options.opsPerReplica ?? ('ops' in SCENARIOS[name] ? SCENARIOS.soak.ops : 100_000)
   const scenario = SCENARIOS[name]
+  const opsPerReplica = options.opsPerReplica ?? ('ops' in scenario ? scenario.ops : 100_000)
   const maxMs = options.maxMs ?? ('loadMs' in scenario ? scenario.loadMs : 4_000)
   const log = options.log ?? (() => undefined)
   // Servers of our own even when REDIS_URL is set: faults go only to servers we started.
@@ -286,12 +286,9 @@ export async function runScenario(name: ScenarioName, options: RunOptions = {}):
     )
     let forgedReport: ForgedReport | undefined
     if (forged) {
-      const rejected: Record<string, number> = {}
-      for (const st of stats)
-        for (const [why, n] of Object.entries(st.rejected)) rejected[why] = (rejected[why] ?? 0) + n
       forgedReport = {
         sent: forged,
-        rejected,
+        rejected: droppedBy(stats.map((st) => st.rejected)),
         canariesEvicted: CANARIES.length * replicas - forged.canaryL1Hits,
       }
     }
