@@ -184,6 +184,55 @@ describe('redisL2 under core', () => {
   })
 })
 
+describe('tag versions under eviction', () => {
+  it('an evicted tag version never brings back an entry an invalidation removed', async () => {
+    // A server of its own with allkeys-lru: the version key is evicted by Redis itself.
+    const small = await startRedis({
+      source: 'binary',
+      args: ['--maxmemory', '4mb', '--maxmemory-policy', 'allkeys-lru'],
+    })
+    const admin = new Redis(small.url)
+    const caches: Cache[] = []
+    const reader = () => {
+      const c = createCache({ prefix: `${run}-evict`, l2: redisL2({ redis: small.url }) })
+      caches.push(c)
+      return c
+    }
+    const a = reader()
+    try {
+      await a.set('old', 'v1', { tags: ['t'] })
+      const [entryKey] = await admin.keys(`{${run}-evict::old}`)
+      const [versionKey] = await admin.keys('__strata:tag:*t')
+      expect(entryKey).toBeDefined()
+      expect(versionKey).toBeDefined()
+      const bytes = (await admin.getBuffer(entryKey as string)) as Buffer
+      const pttl = await admin.pttl(entryKey as string)
+      await a.invalidateTags(['t'])
+      expect(await a.get('old')).toBeUndefined()
+      // Filler until Redis has evicted the version key (bounded: at most 200 × 64 KB).
+      const filler = Buffer.alloc(64 * 1024, 0x78)
+      for (let i = 0; i < 200 && (await admin.exists(versionKey as string)) === 1; i++)
+        await admin.set(`filler:${i}`, filler)
+      expect(await admin.exists(versionKey as string)).toBe(0)
+      expect(Number(/evicted_keys:(\d+)/.exec(await admin.info('stats'))?.[1])).toBeGreaterThan(0)
+      // The entry itself survives (put back, filler dropped, if LRU took it too): only
+      // the version is gone.
+      for (let i = 0; i < 200; i++) await admin.del(`filler:${i}`)
+      await admin.set(entryKey as string, bytes, 'PX', pttl)
+      expect(await a.get('old')).toBeUndefined()
+      // A replica that never saw the invalidation.
+      expect(await reader().get('old')).toBeUndefined()
+      // An entry written after the eviction is served as usual.
+      await a.set('new', 'v2', { tags: ['t'] })
+      expect(await reader().get('new')).toBe('v2')
+    } finally {
+      await Promise.all(caches.map((c) => c.close()))
+      admin.disconnect()
+      await small.stop()
+    }
+  })
+})
+
 function delta(before: Map<string, number>, after: Map<string, number>): Record<string, number> {
   const out: Record<string, number> = {}
   for (const [k, v] of after) if (v - (before.get(k) ?? 0) > 0) out[k] = v - (before.get(k) ?? 0)
