@@ -570,6 +570,38 @@ describe('16/17. the publisher', () => {
     expect(keys.sort()).toEqual(['pub::a', 'pub::b', 'pub::c'])
   })
 
+  it('a write L2 refused rejects at once, not after the bus answers; its invalidation still goes out', async () => {
+    const clock = createFakeClock()
+    const gate = deferred<void>()
+    const bus = scriptedBus(() => gate.promise) // a bus that does not answer yet
+    const l2 = memoryL2({ clock })
+    const c = createCache({ prefix: 'pub', clock, l1: memoryL1({ clock }), l2, bus })
+    c.on('error', () => undefined)
+    await c.ready()
+    const down = () => Promise.reject(new Error('down'))
+    l2.set = down
+    l2.delete = down
+    l2.clear = down
+    l2.tags.bump = down
+    const outcomes: string[] = []
+    for (const write of [
+      () => c.set('k', 'v'),
+      () => c.delete('k'),
+      () => c.invalidateTags(['t']),
+      () => c.clear(),
+    ])
+      write().then(
+        () => outcomes.push('resolved'),
+        (e: CacheError) => outcomes.push(e.code),
+      )
+    await settle()
+    expect(outcomes).toEqual(Array(4).fill(errors.E_L2_UNAVAILABLE))
+    expect(bus.sent).toEqual([])
+    gate.resolve()
+    await settle()
+    expect(bus.sent.map((m) => m.op).sort()).toEqual(['clear', 'delete', 'set', 'tags'])
+  })
+
   it('splits a huge deleteMany into messages receivers accept', async () => {
     const clock = createFakeClock()
     const bus = scriptedBus(() => Promise.resolve())

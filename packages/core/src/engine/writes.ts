@@ -36,7 +36,8 @@ interface Prepared {
  *
  *   validate + encode → invalidate locally → L2 → guarded L1 → publish
  *
- * and on failure: drop locally and in L2, publish, schedule repair, throw. A value that
+ * and on failure: drop locally and in L2, publish (not waited for), schedule repair,
+ * throw. A value that
  * fails to encode (or any other failed preparation) is such a failure: the caller may
  * already have changed the source of truth, so the key is deleted everywhere before the
  * error is thrown. The local L1 write goes through the fill guard: a peer's write heard
@@ -190,7 +191,10 @@ export class WritePipeline {
       if (failure === undefined && this.#l1) await toL1(this.#l1, start, fromL2)
       const publish = told(failure !== undefined)
       if (publish.length > 0)
-        await this.#bus.publishKeys(operation === 'set' ? 'set' : 'delete', publish)
+        await ifTaken(
+          this.#bus.publishKeys(operation === 'set' ? 'set' : 'delete', publish),
+          failure,
+        )
       if (failure !== undefined) {
         // L2 may still hold the old (or still fresh) value: delete it once Redis answers again.
         this.#repair?.keys(keys)
@@ -236,7 +240,7 @@ export class WritePipeline {
         failure = err
       }
     }
-    await this.#bus.publishKeys('delete', unique)
+    await ifTaken(this.#bus.publishKeys('delete', unique), failure)
     if (failure !== undefined) {
       this.#repair?.keys(unique)
       throw s.l2Failure(failure, 'delete', unique.length === 1 ? unique[0] : undefined)
@@ -285,7 +289,7 @@ export class WritePipeline {
       failure = err
     }
     this.#local.tags(tags)
-    await this.#bus.publish({ op: 'tags', tags })
+    await ifTaken(this.#bus.publish({ op: 'tags', tags }), failure)
     if (failure !== undefined) {
       // Until the bump lands, peers reading L2 would accept entries under the old versions.
       this.#repair?.tags(tags)
@@ -308,10 +312,23 @@ export class WritePipeline {
       }
     }
     this.#local.clear(local)
-    await this.#bus.publish({ op: namespace ? 'clear-namespace' : 'clear', prefixes })
+    await ifTaken(
+      this.#bus.publish({ op: namespace ? 'clear-namespace' : 'clear', prefixes }),
+      failure,
+    )
     if (failure !== undefined) {
       this.#repair?.prefixes(prefixes)
       throw s.l2Failure(failure, 'clear')
     }
   }
+}
+
+/**
+ * What a write waits for after its L2 part: when L2 took it, the first attempt to tell
+ * the peers (bounded by the bus's publish timeout); when L2 failed, nothing — the write
+ * rejects at once while its invalidation still goes out (retried in order), so a failing
+ * write lasts no longer than its L2 steps' timeouts. The publisher never rejects.
+ */
+function ifTaken(sent: Promise<void>, failure: unknown): Promise<void> | undefined {
+  return failure === undefined ? sent : undefined
 }
