@@ -9,6 +9,7 @@ import {
   type TcpProxyHandle,
 } from '@strata/testing'
 import { channelName, encodeMessage } from '@strata/bus-redis-pubsub'
+import { jsonCodecReadingMsgpack, msgpackCodec, MSGPACK_V1 } from '@strata/l2-redis'
 import { Redis } from 'ioredis'
 import { droppedBy, expectedDrops, forgeBusTraffic, type ForgedSent } from './forged.js'
 
@@ -68,26 +69,64 @@ export async function startTarget(scenario: string): Promise<CacheTarget> {
   }
 }
 
-export async function withAdmin(url: string, fn: (admin: Redis) => Promise<unknown>) {
+export async function withAdmin<T>(url: string, fn: (admin: Redis) => Promise<T>): Promise<T> {
   const admin = new Redis(url)
   try {
-    await fn(admin)
+    return await fn(admin)
   } finally {
     admin.disconnect()
   }
 }
 
+/** `slow-subscriber`'s flood: 400 messages of ~40 KB (16 MB), in paced bursts. */
+const FLOOD = { keys: 80, keyBytes: 480, bursts: 20, perBurst: 20, pauseMs: 60 }
+
+/** msgpack behind the entry format byte: the bytes reach msgpackr, not just the format check. */
+const asEntry = (body: number[] | Buffer) =>
+  Buffer.concat([Buffer.from([MSGPACK_V1]), Buffer.from(body)])
+
 /** Bytes no codec wrote, for `hostile-bytes`. */
 const HOSTILE = [
   () => Buffer.from(Array.from({ length: 64 }, () => Math.floor(Math.random() * 256))),
-  () => Buffer.from([0xdb, 0xff, 0xff, 0xff, 0xff, 0x61]),
-  () => Buffer.alloc(100_000, 0x91),
+  // A string, an array and a map claiming 4 GiB.
+  () => asEntry([0xdb, 0xff, 0xff, 0xff, 0xff, 0x61]),
+  () => asEntry([0xdd, 0xff, 0xff, 0xff, 0xff, 0x01]),
+  () => asEntry([0xdf, 0xff, 0xff, 0xff, 0xff, 0x01, 0x01]),
+  // 100 000 levels of nested one-element arrays.
+  () => asEntry(Buffer.alloc(100_000, 0x91)),
+  // Extensions: an unknown type, a timestamp, msgpackr's record and bigint types.
+  () => asEntry([0xd4, 0x05, 0x00]),
+  () => asEntry([0xd6, 0xff, 0xff, 0xff, 0xff, 0xff]),
+  () => asEntry([0xd4, 0x72, 0x40]),
+  () => asEntry([0xd4, 0x42, 0x00]),
+  // Random bytes behind a valid format byte.
+  () => asEntry(Array.from({ length: 64 }, () => Math.floor(Math.random() * 256))),
 ]
 
-/** What a fault measured: the failover's recovery time, what was forged on the bus. */
+/** The longest decode of any hostile payload by either codec a replica runs (ms). */
+function hostileDecodeMaxMs(): number {
+  let worst = 0
+  for (const codec of [msgpackCodec(), jsonCodecReadingMsgpack()])
+    for (const make of HOSTILE) {
+      const bytes = make()
+      const t = performance.now()
+      try {
+        codec.decode(bytes)
+      } catch {
+        // Refused, as it must be (the replicas count it as a corrupt entry).
+      }
+      worst = Math.max(worst, performance.now() - t)
+    }
+  return worst
+}
+
+/** What a fault measured: the failover's recovery time, what was forged on the bus, decode time. */
 export interface FaultOutcome {
   recoveryMs?: number
   forged?: ForgedSent
+  decodeMaxMs?: number
+  /** `slow-subscriber`: subscriber connections Redis closed during the flood. */
+  subscribersDropped?: number
 }
 
 /** The workload's keys as the cache names them (root keys, then the `ns` namespace's). */
@@ -145,23 +184,41 @@ export async function fault(
     }
     case 'slow-subscriber': {
       // Loopback socket buffers hold megabytes: only a flood overflows a stalled reader.
+      // Paced (20 bursts over ~1.2 s) and made of long keys, so that replicas that read
+      // keep up with it and only the stalled one overflows its output buffer.
+      const subscribers = () =>
+        withAdmin(url, (a) => a.call('CLIENT', 'LIST', 'TYPE', 'pubsub')).then((list) =>
+          [...String(list).matchAll(/id=(\d+)/g)].map((m) => m[1] as string),
+        )
+      const before = await subscribers()
       const blocked = (children[0] as ChildHandle).request({ cmd: 'block', ms: 2_000 }, 10_000)
       await sleep(200)
       await withAdmin(url, async (a) => {
         const keys = Array.from(
-          { length: 1_000 },
-          (_, i) => `${prefix}::flood-${i}-${'x'.repeat(24)}`,
+          { length: FLOOD.keys },
+          (_, i) => `${prefix}::flood-${i}-${'x'.repeat(FLOOD.keyBytes)}`,
         )
-        const p = a.pipeline()
-        for (let seq = 1; seq <= 400; seq++)
-          p.publish(
-            channelName(prefix),
-            encodeMessage({ op: 'delete', source: 'chaos-flood', seq, ts: Date.now(), keys }),
-          )
-        await p.exec()
+        let seq = 0
+        for (let burst = 0; burst < FLOOD.bursts; burst++) {
+          const p = a.pipeline()
+          for (let m = 0; m < FLOOD.perBurst; m++)
+            p.publish(
+              channelName(prefix),
+              encodeMessage({
+                op: 'delete',
+                source: 'chaos-flood',
+                seq: ++seq,
+                ts: Date.now(),
+                keys,
+              }),
+            )
+          await p.exec()
+          await sleep(FLOOD.pauseMs)
+        }
       })
       await blocked
-      return {}
+      const after = new Set(await subscribers())
+      return { subscribersDropped: before.filter((id) => !after.has(id)).length }
     }
     case 'writes-paused':
       await withAdmin(url, (a) => a.call('CLIENT', 'PAUSE', '1500', 'WRITE'))
@@ -178,13 +235,14 @@ export async function fault(
     case 'hostile-bytes':
       await withAdmin(url, async (a) => {
         const p = a.pipeline()
+        const hostile = (i: number) => (HOSTILE[i % HOSTILE.length] as () => Buffer)()
         for (let i = 0; i < KEYS.rootKeys; i += 3)
-          p.set(`{${prefix}::k${i}}`, (HOSTILE[i % 3] as () => Buffer)(), 'PX', 60_000)
+          p.set(`{${prefix}::k${i}}`, hostile(i / 3), 'PX', 60_000)
         for (let i = 0; i < KEYS.taggedKeys; i += 3)
-          p.set(`{${prefix}:ns:t${i}}`, (HOSTILE[i % 3] as () => Buffer)(), 'PX', 60_000)
+          p.set(`{${prefix}:ns:t${i}}`, hostile(i / 3), 'PX', 60_000)
         await p.exec()
       })
-      return {}
+      return { decodeMaxMs: hostileDecodeMaxMs() }
     case 'pubsub-killed':
       await withAdmin(url, (a) => a.call('CLIENT', 'KILL', 'TYPE', 'pubsub'))
       return {}

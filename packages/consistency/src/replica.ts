@@ -10,7 +10,8 @@ import { memoryL1 } from '@strata/l1-memory'
 import { redisL2 } from '@strata/l2-redis'
 import { Redis } from 'ioredis'
 import { BUS_AUTH, CANARIES } from './forged.js'
-import type { WorkloadResult, WorkloadSpec } from './protocol.js'
+import { l1HitProbe, refreshProbe, writeProbe, type ProbeEnv } from './probes.js'
+import { TIMEOUTS, type WorkloadResult, type WorkloadSpec } from './protocol.js'
 
 type Versioned = { v: number }
 
@@ -27,8 +28,9 @@ let bus: RedisPubSubBus
 let lockCache: Cache | undefined
 /** L1 hits on canary keys (see `canary`). */
 let canaryL1Hits = 0
-/** Every L1 hit (the probe tells its L1 hits from its misses by this count). */
-let l1Hits = 0
+/** L1 hits on the keys the probes watch, by the cache's name for the key (`prefix::key`). */
+const watched = new Map<string, number>()
+let prefix = ''
 let delay = 5
 const events: string[] = []
 /** When the bus degraded (ms since the epoch), for the time a fault took to be detected. */
@@ -66,21 +68,24 @@ const tagOf = (i: number, groups: number) => `g${i % groups}`
 
 const handlers: Record<string, (msg: Record<string, unknown>) => unknown> = {
   async init(msg) {
-    const prefix = msg['prefix'] as string
+    prefix = msg['prefix'] as string
     cache = createCache({
       prefix,
+      // Not in scenarios that saturate the CPU on purpose (see SCENARIOS in run.ts).
+      ...(msg['hard'] === false ? {} : { timeouts: { hard: TIMEOUTS.hard } }),
       // refresh: short-lived entries refreshed ahead (refresh-ahead-outage), else 1 h.
       ...(msg['refresh'] === true ? { ttl: '1s', refreshAhead: 0.5, grace: '60s' } : { ttl: '1h' }),
       l1: memoryL1({ maxEntries: 100_000 }),
       l2: redisL2({
         redis: cacheRedis,
         codec: msg['codec'] === 'json' ? 'json' : 'msgpack',
-        commandTimeout: 300,
+        commandTimeout: TIMEOUTS.command,
         breaker: { failures: 50, openFor: 200 },
       }),
       bus: (bus = redisPubSubBus({
         redis: process.env['CACHE_BUS_URL'] ?? cacheRedis,
         heartbeat: { interval: 200, timeout: 600 },
+        publishTimeout: TIMEOUTS.publish,
         ...(msg['auth'] === true ? { auth: BUS_AUTH } : {}),
       })),
     })
@@ -88,7 +93,8 @@ const handlers: Record<string, (msg: Record<string, unknown>) => unknown> = {
     cache.on('error', () => undefined)
     cache.on('hit', (e) => {
       if (e.tier !== 'l1') return
-      l1Hits++
+      const n = watched.get(e.key)
+      if (n !== undefined) watched.set(e.key, n + 1)
       if (e.key.includes('::canary')) canaryL1Hits++
     })
     cache.on('bus:degraded', (e) => {
@@ -119,6 +125,19 @@ const handlers: Record<string, (msg: Record<string, unknown>) => unknown> = {
       ops: 0,
       readP99Ms: 0,
       l1HitP99Ms: 0,
+      readMaxMs: 0,
+      writeMaxMs: 0,
+      writeProbe: undefined,
+      refreshProbe: undefined,
+    }
+    /** Times one cache write into `writeMaxMs`. */
+    const timed = async <T>(call: () => Promise<T>): Promise<T> => {
+      const t = performance.now()
+      try {
+        return await call()
+      } finally {
+        result.writeMaxMs = Math.max(result.writeMaxMs, performance.now() - t)
+      }
     }
     const chains = new Map<string, Promise<void>>()
     const serial = (key: string, fn: () => Promise<void>) => {
@@ -138,8 +157,7 @@ const handlers: Record<string, (msg: Record<string, unknown>) => unknown> = {
         await serial(key, async () => {
           const v = await truth.incr(`truth:${key}`)
           try {
-            if (del) await cache.delete(key)
-            else await cache.set(key, { v })
+            await timed(() => (del ? cache.delete(key) : cache.set(key, { v })))
             if (keep) result.writes.push([key, v, now(), del ? 'delete' : 'set'])
           } catch {
             result.failedWrites++
@@ -153,8 +171,9 @@ const handlers: Record<string, (msg: Record<string, unknown>) => unknown> = {
         await serial(key, async () => {
           const v = await truth.incr(`truth:${key}`)
           try {
-            if (viaTag) await ns.invalidateTags([tag])
-            else await ns.set(key, { v }, { tags: [tag] })
+            await timed(() =>
+              viaTag ? ns.invalidateTags([tag]) : ns.set(key, { v }, { tags: [tag] }),
+            )
             if (keep) result.writes.push([`ns:${key}`, v, now(), viaTag ? 'invalidateTags' : 'set'])
           } catch {
             result.failedWrites++
@@ -195,7 +214,9 @@ const handlers: Record<string, (msg: Record<string, unknown>) => unknown> = {
         result.readErrors++
       }
       // The last 100 000 read latencies (fixed memory, also over a 10-minute soak).
-      latencies[lat++ % latencies.length] = performance.now() - t0
+      const ms = performance.now() - t0
+      latencies[lat++ % latencies.length] = ms
+      result.readMaxMs = Math.max(result.readMaxMs, ms)
     }
     const latencies = new Float64Array(100_000)
     let lat = 0
@@ -207,25 +228,33 @@ const handlers: Record<string, (msg: Record<string, unknown>) => unknown> = {
         await (random() < spec.writeShare ? write() : read())
       }
     }
-    // The L1 probe: a key only this replica holds, read every 5 ms; the latency of the
-    // reads that were L1 hits (a gap clears L1 and sends a read to L2: not counted).
-    const probeKey = `probe-${spec.replica}`
-    await cache.set(probeKey, { v: 0 })
-    const l1Latencies: number[] = []
-    const probe = async () => {
-      for (let i = 0; i < 1_000_000 && Date.now() < deadline && remaining > 0; i++) {
-        const before = l1Hits
-        const t = performance.now()
-        await cache.get(probeKey).catch(() => undefined)
-        const ms = performance.now() - t
-        if (l1Hits > before && l1Latencies.length < 200_000) l1Latencies.push(ms)
-        await sleep(5)
-      }
+    const env: ProbeEnv = {
+      cache,
+      prefix,
+      replica: spec.replica,
+      l1HitsOn: (key) => {
+        const full = `${prefix}::${key}`
+        const n = watched.get(full)
+        if (n === undefined) watched.set(full, 0)
+        return n ?? 0
+      },
+      running: () => remaining > 0 && Date.now() < deadline,
     }
-    await Promise.all([...Array.from({ length: spec.concurrency }, worker), probe()])
+    const raw = spec.writeProbe ? new Redis(cacheRedis as string) : undefined
+    try {
+      const [l1HitP99Ms, wp, rp] = await Promise.all([
+        l1HitProbe(env),
+        raw ? writeProbe(env, raw) : undefined,
+        spec.hotKeys ? refreshProbe(env, spec.hotKeys) : undefined,
+        ...Array.from({ length: spec.concurrency }, worker),
+      ])
+      result.l1HitP99Ms = l1HitP99Ms
+      result.writeProbe = wp
+      result.refreshProbe = rp
+    } finally {
+      raw?.disconnect()
+    }
     await Promise.all(chains.values())
-    l1Latencies.sort((a, b) => a - b)
-    result.l1HitP99Ms = l1Latencies[Math.floor(l1Latencies.length * 0.99)] ?? 0
     const seen = latencies.subarray(0, Math.min(lat, latencies.length)).sort()
     result.readP99Ms = seen[Math.floor(seen.length * 0.99)] ?? 0
     return result

@@ -2,21 +2,25 @@ import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { spawnChild, startRedis, type ChildHandle } from '@strata/testing'
 import { fault, KEYS, startTarget, withAdmin } from './faults.js'
-import {
-  CANARIES,
-  forgedFailures,
-  forgedLine,
-  droppedBy,
-  type ForgedReport,
-  type ForgedSent,
-} from './forged.js'
+import { CANARIES, droppedBy, type ForgedReport, type ForgedSent } from './forged.js'
 import { analyze, type Figures, type ReadRecord, type WriteRecord } from './analyze.js'
-import type { WorkloadResult, WorkloadSpec } from './protocol.js'
+import type {
+  RefreshProbeResult,
+  WorkloadResult,
+  WorkloadSpec,
+  WriteProbeResult,
+} from './protocol.js'
 
 /** Built next to this file (src/ and dist/ are both one level below the package). */
 const REPLICA = fileURLToPath(new URL('../dist/replica.js', import.meta.url))
 
-/** `detected`: the fault must make the bus degrade somewhere (a lost-invalidation risk). */
+/**
+ * `detected`: the fault must make the bus degrade somewhere (a lost-invalidation risk).
+ * `hardTimeout: false`: the replicas run without the hard timeout, and no call bound is
+ * judged — scenarios that saturate the CPU (a replica blocks its event loop 2 s; a flood
+ * of signed messages): a timer that fires before the replies are read would fail loads
+ * that Redis answered in time.
+ */
 export const SCENARIOS = {
   /** No fault. */
   none: { faults: 0, detected: false },
@@ -33,7 +37,10 @@ export const SCENARIOS = {
    * when it heals.
    */
   'subscriber-blackholed': { faults: 1, detected: true },
-  /** `CLIENT PAUSE 1500 WRITE`: writes, scripts and PUBLISH wait; L1 hits go on. */
+  /**
+   * `CLIENT PAUSE 1500 WRITE`: writes, scripts and PUBLISH wait; L1 hits go on. Each
+   * replica's write probe checks that a write never shows in its L1 before L2 holds it.
+   */
   'writes-paused': { faults: 1, detected: false },
   /**
    * `maxmemory` 8 MB with `allkeys-lru`, and 12 MB of filler written three times under
@@ -41,18 +48,21 @@ export const SCENARIOS = {
    */
   'redis-evicts': { faults: 3, detected: false },
   /**
-   * Random bytes, a msgpack string header claiming 4 GiB, and 100 000 levels of nested
-   * arrays written over the workload's value keys, three times under load.
+   * Random bytes, and behind a valid entry format byte: strings, arrays and maps claiming
+   * 4 GiB, 100 000 levels of nested arrays, msgpack extensions (unknown, timestamp,
+   * msgpackr's record and bigint) and random bytes, written over the workload's value
+   * keys three times under load. Each payload's decode is also timed by both codecs.
    */
   'hostile-bytes': { faults: 3, detected: false },
   /**
    * `client-output-buffer-limit pubsub 4mb 2mb 1`; one replica blocks its event loop for
-   * 2 s while the others write and ~18 MB of valid invalidations (of keys nobody holds)
-   * flood the channel: Redis drops that subscriber, which must notice, clear and
-   * resubscribe. Its reads right after the block may still see old values until it
+   * 2 s while the others write and 16 MB of valid invalidations (of keys nobody holds)
+   * flood the channel in paced bursts: Redis drops that subscriber (counted with CLIENT
+   * LIST), which must notice, clear and resubscribe, while the replicas that kept reading
+   * never degrade. Its reads right after the block may still see old values until it
    * has processed the close, so only "no key stays stale" is asserted, not the 1 s bound.
    */
-  'slow-subscriber': { faults: 1, detected: true },
+  'slow-subscriber': { faults: 1, detected: true, hardTimeout: false },
   /**
    * A rolling codec switch caught half-way: two replicas write msgpack entries, two JSON
    * entries, on one keyspace and one channel. Each codec reads the other's entries (the
@@ -70,6 +80,8 @@ export const SCENARIOS = {
    * Entries live 1 s and are refreshed ahead at half their TTL (grace 60 s) while the
    * cache's redis-server is SIGKILLed, kept down 10 s, and started again empty: reads keep
    * being answered (0 read errors), no promise rejection goes unhandled, 0 stale keys.
+   * Each replica also reads 10 hot keys every 20 ms: at most one background refresh per
+   * entry (see probes.ts).
    */
   'refresh-ahead-outage': { faults: 1, detected: true, loadMs: 14_000 },
   /**
@@ -80,7 +92,7 @@ export const SCENARIOS = {
    * invalidations (1 000 000 with `--long`) at up to 100 000/s. Every replica must drop
    * and count each forged message and keep its canaries in L1.
    */
-  'forged-bus': { faults: 1, detected: false },
+  'forged-bus': { faults: 1, detected: false, hardTimeout: false },
   /**
    * `--long` only (or named): 10 minutes of the workload with 16 faults cycling through
    * pub/sub killed, Redis frozen, writes paused and Redis restarted empty. Reads and
@@ -90,6 +102,12 @@ export const SCENARIOS = {
   soak: { faults: 16, detected: true, loadMs: 600_000, ops: 50_000_000 },
 } as const
 export type ScenarioName = keyof typeof SCENARIOS
+
+/** Whether the scenario's replicas run with the hard timeout (and their calls are judged by it). */
+export function hardTimeout(name: ScenarioName): boolean {
+  const s = SCENARIOS[name]
+  return !('hardTimeout' in s) || s.hardTimeout
+}
 
 export interface RunOptions {
   replicas?: number
@@ -114,6 +132,8 @@ export interface Report {
   ops: number
   loadMs: number
   degraded: number
+  /** Each replica's bus degradations, with their reasons (replica 0 is the one `slow-subscriber` blocks). */
+  degradedByReplica: string[][]
   resynced: number
   /** Entries replicas read from L2 that were not valid (counted misses, deleted). */
   corrupt: number
@@ -142,6 +162,17 @@ export interface Report {
   /** Growth of the cache Redis' `used_memory` over the same span (MB). */
   redisMemoryGrowthMb: number
   forged: ForgedReport | undefined
+  /** The longest cache read and write in any replica (ms); bounds in CALL_BOUNDS. */
+  readMaxMs: number
+  writeMaxMs: number
+  /** `writes-paused`, summed over replicas. */
+  writeProbe: WriteProbeResult | undefined
+  /** `refresh-ahead-outage`: background refreshes summed, the most of one entry in one replica. */
+  refreshProbe: RefreshProbeResult | undefined
+  /** `slow-subscriber`: subscriber connections Redis closed during the flood. */
+  subscribersDropped: number | undefined
+  /** `hostile-bytes`: the longest decode of one hostile payload (ms). */
+  hostileDecodeMaxMs: number | undefined
 }
 
 /**
@@ -175,6 +206,7 @@ export async function runScenario(name: ScenarioName, options: RunOptions = {}):
           codec: name === 'mixed-versions' && i % 2 === 1 ? 'json' : 'msgpack',
           refresh: name === 'refresh-ahead-outage',
           auth: name === 'forged-bus',
+          hard: hardTimeout(name),
         }),
       ),
     )
@@ -200,6 +232,8 @@ export async function runScenario(name: ScenarioName, options: RunOptions = {}):
           loaderDelayMs: 5,
           seed: replica + 1,
           record: name !== 'soak',
+          writeProbe: name === 'writes-paused',
+          hotKeys: name === 'refresh-ahead-outage' ? 10 : 0,
         }
         return c.request<WorkloadResult>({ cmd: 'run', spec }, maxMs + 60_000)
       }),
@@ -210,6 +244,8 @@ export async function runScenario(name: ScenarioName, options: RunOptions = {}):
     const faults = SCENARIOS[name].faults
     let recoveryMs: number | undefined
     let forged: ForgedSent | undefined
+    let hostileDecodeMaxMs: number | undefined
+    let subscribersDropped: number | undefined
     let firstFaultAt: number | undefined
     const settled = work.then(
       () => true,
@@ -233,6 +269,9 @@ export async function runScenario(name: ScenarioName, options: RunOptions = {}):
       )
       recoveryMs = outcome.recoveryMs ?? recoveryMs
       forged = outcome.forged ?? forged
+      subscribersDropped = outcome.subscribersDropped ?? subscribersDropped
+      if (outcome.decodeMaxMs !== undefined)
+        hostileDecodeMaxMs = Math.max(hostileDecodeMaxMs ?? 0, outcome.decodeMaxMs)
     }
     const results = await work
     const loadMs = Date.now() - started
@@ -281,6 +320,7 @@ export async function runScenario(name: ScenarioName, options: RunOptions = {}):
           rejected: Record<string, number>
           rssMb: number
           degradedAt: number[]
+          events: string[]
         }>({ cmd: 'stats' }),
       ),
     )
@@ -310,6 +350,7 @@ export async function runScenario(name: ScenarioName, options: RunOptions = {}):
       ops: results.reduce((n, r) => n + r.ops, 0),
       loadMs,
       degraded: stats.reduce((n, s) => n + s.stats.bus.degradedCount, 0),
+      degradedByReplica: stats.map((s) => s.events.filter((e) => e.startsWith('degraded'))),
       resynced: stats.reduce((n, s) => n + s.stats.bus.resyncedCount, 0),
       corrupt: stats.reduce((n, s) => n + s.stats.l2.corrupt, 0),
       evictedKeys,
@@ -327,6 +368,12 @@ export async function runScenario(name: ScenarioName, options: RunOptions = {}):
       forged: forgedReport,
       rssGrowthMb: Math.max(...stats.map((st, i) => st.rssMb - (warmRss[i] ?? st.rssMb))),
       redisMemoryGrowthMb: redisAfter - redisBefore,
+      readMaxMs: Math.max(...results.map((r) => r.readMaxMs)),
+      writeMaxMs: Math.max(...results.map((r) => r.writeMaxMs)),
+      writeProbe: sumWriteProbes(results),
+      refreshProbe: sumRefreshProbes(results),
+      hostileDecodeMaxMs,
+      subscribersDropped,
     }
   } finally {
     await Promise.all(
@@ -350,6 +397,28 @@ function detectionMs(at: number | undefined, degradedAt: number[][]): number | u
   return worst
 }
 
+function sumWriteProbes(results: readonly WorkloadResult[]): WriteProbeResult | undefined {
+  const probes = results.flatMap((r) => (r.writeProbe ? [r.writeProbe] : []))
+  if (probes.length === 0) return undefined
+  const sum = (f: keyof WriteProbeResult) => probes.reduce((n, p) => n + p[f], 0)
+  return {
+    writes: sum('writes'),
+    failedWrites: sum('failedWrites'),
+    readsWhilePending: sum('readsWhilePending'),
+    newValueInL1: sum('newValueInL1'),
+    newValueInL1BeforeL2: sum('newValueInL1BeforeL2'),
+  }
+}
+
+function sumRefreshProbes(results: readonly WorkloadResult[]): RefreshProbeResult | undefined {
+  const probes = results.flatMap((r) => (r.refreshProbe ? [r.refreshProbe] : []))
+  if (probes.length === 0) return undefined
+  return {
+    background: probes.reduce((n, p) => n + p.background, 0),
+    maxPerEntry: Math.max(...probes.map((p) => p.maxPerEntry)),
+  }
+}
+
 /** The faults the soak cycles through. */
 const SOAK_FAULTS = ['pubsub-killed', 'redis-frozen', 'writes-paused', 'redis-restarted-empty']
 
@@ -365,58 +434,4 @@ async function rssOf(children: readonly ChildHandle[]): Promise<number[]> {
   return Promise.all(
     children.map(async (c) => (await c.request<{ rssMb: number }>({ cmd: 'stats' })).rssMb),
   )
-}
-
-/** One line of figures for a report. */
-export function summary(r: Report): string {
-  const f = r.figures
-  const pct = (x: number) => `${(x * 100).toFixed(3)}%`
-  return (
-    `${r.scenario.padEnd(22)} ops ${r.ops} (${f.reads} reads, ${f.writes} acked writes, ${r.failedWrites} failed) in ${r.loadMs} ms · ` +
-    `stale reads ${f.staleReads} (${pct(f.staleRate)}) · staleness p50 ${f.staleness.p50.toFixed(1)} / p99 ${f.staleness.p99.toFixed(1)} / max ${f.staleness.max.toFixed(1)} ms · ` +
-    `writes consistent ≤50 ms ${pct(f.consistentWithin50ms)}, ≤1 s ${pct(f.consistentWithin1s)} · permanently stale ${r.permanentlyStale.length} · ` +
-    `bus degraded ${r.degraded}× / resynced ${r.resynced}× · read errors ${r.readErrors} · corrupt entries ${r.corrupt} · evicted keys ${r.evictedKeys}${r.recoveryMs === undefined ? '' : ` · failover ${r.recoveryMs} ms`} · L1 hit p99 ${r.l1HitP99Ms.toFixed(2)} ms · read p99 ${r.readP99Ms.toFixed(1)} ms (by replica ${r.readP99ByReplica.map((x) => x.toFixed(0)).join('/')})${r.detectMs === undefined ? '' : ` · every bus degraded ${r.detectMs} ms after the fault`} · RSS growth ${r.rssGrowthMb.toFixed(1)} MB, Redis memory growth ${r.redisMemoryGrowthMb.toFixed(1)} MB${forgedLine(r.forged)}`
-  )
-}
-
-/**
- * The pass criteria: no permanently stale key anywhere; healthy: staleness p99 ≤ 10 ms
- * and ≥ 99.99% of writes consistent within 50 ms; with faults: every write consistent
- * within 1 s. Returns what failed (empty = pass).
- */
-export function verdict(r: Report): string[] {
-  const f = r.figures
-  const failed: string[] = []
-  if (r.permanentlyStale.length > 0)
-    failed.push(`${r.permanentlyStale.length} permanently stale keys`)
-  if (r.scenario === 'none') {
-    if (f.staleness.p99 > 10) failed.push(`staleness p99 ${f.staleness.p99.toFixed(1)} ms > 10 ms`)
-    if (f.consistentWithin50ms < 0.9999)
-      failed.push(
-        `${(f.consistentWithin50ms * 100).toFixed(3)}% of writes consistent within 50 ms < 99.99%`,
-      )
-  } else if (
-    r.scenario !== 'slow-subscriber' &&
-    r.scenario !== 'soak' &&
-    f.consistentWithin1s < 1
-  ) {
-    failed.push(
-      `${(f.consistentWithin1s * 100).toFixed(3)}% of writes consistent within 1 s < 100%`,
-    )
-  }
-  if (SCENARIOS[r.scenario].detected && r.degraded === 0)
-    failed.push('the fault was never detected (no replica degraded)')
-  if (r.scenario === 'writes-paused' && r.l1HitP99Ms >= 5)
-    failed.push(`L1 hit p99 ${r.l1HitP99Ms.toFixed(2)} ms while writes were paused (≥ 5 ms)`)
-  // A frozen server or a black-holed subscriber: detected within 2× the heartbeat timeout (600 ms).
-  if (
-    (r.scenario === 'redis-frozen' || r.scenario === 'subscriber-blackholed') &&
-    (r.detectMs === undefined || r.detectMs > 1_200)
-  )
-    failed.push(`bus degraded ${r.detectMs ?? 'never'} ms after the fault (> 1 200 ms)`)
-  if (r.readErrors > 0) failed.push(`${r.readErrors} reads failed (a fault reached a caller)`)
-  if (r.unhandledRejections > 0) failed.push(`${r.unhandledRejections} unhandled rejections`)
-  if (r.scenario === 'forged-bus')
-    failed.push(...(r.forged ? forgedFailures(r.forged, r.replicas) : ['no forged traffic sent']))
-  return failed
 }

@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest'
 import {
   analyze,
   forgedFailures,
+  probeFailures,
   runScenario,
   runStampede,
   SCENARIOS,
@@ -58,6 +59,9 @@ describe('4 replica processes against real Redis', () => {
         if (SCENARIOS[name].detected) expect(r.degraded).toBeGreaterThan(0)
         if (name !== 'slow-subscriber') expect(r.figures.consistentWithin1s).toBe(1)
       }
+      // writes-paused: no write shows in L1 before L2 holds it; refresh-ahead-outage: one
+      // background refresh per entry.
+      expect(probeFailures(r)).toEqual([])
       if (name === 'hostile-bytes') expect(r.corrupt).toBeGreaterThan(0)
       if (name === 'redis-evicts') expect(r.evictedKeys).toBeGreaterThan(0)
       if (name === 'sentinel-failover') expect(r.recoveryMs).toBeGreaterThan(0)
