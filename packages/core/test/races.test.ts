@@ -592,7 +592,7 @@ describe('16/17. the publisher', () => {
     ])
       write().then(
         () => outcomes.push('resolved'),
-        (e: CacheError) => outcomes.push(e.code),
+        (e: unknown) => outcomes.push((e as CacheError).code),
       )
     await settle()
     expect(outcomes).toEqual(Array(4).fill(errors.E_L2_UNAVAILABLE))
