@@ -1,4 +1,5 @@
-import { CacheError, errors } from '@strata/core'
+import { CacheError, createCache, errors, memoryL2 } from '@strata/core'
+import { createFakeClock } from '@strata/core/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import { deferred, MATRIX, settle, setup, type Setup } from './matrix.js'
 
@@ -269,5 +270,31 @@ describe.each(MATRIX)('read path [%s]', (tiers) => {
     s.clock.advance(2_001)
     expect(await s.cache.get('d')).toBe('x')
     expect(await s.cache.get('e')).toBeUndefined()
+  })
+})
+
+describe('L2 batching', () => {
+  it('the misses of one tick go to L2 as commands of at most 128 keys, all sent before any answers', async () => {
+    const clock = createFakeClock()
+    const l2 = memoryL2({ clock })
+    const cache = createCache({ prefix: 'batch', clock, l2 })
+    const sizes: number[] = []
+    const gate = deferred<void>()
+    const getMany = l2.getMany.bind(l2)
+    l2.getMany = async (keys) => {
+      sizes.push(keys.length)
+      await gate.promise
+      return getMany(keys)
+    }
+    const reads = Array.from({ length: 300 }, (_, i) => cache.get(`k${i}`))
+    await settle()
+    expect(sizes).toEqual([128, 128, 44])
+    gate.resolve()
+    expect(await Promise.all(reads)).toEqual(Array(300).fill(undefined))
+    // One call's keys are never split: a getMany of 300 is one command.
+    sizes.length = 0
+    await cache.getMany(Array.from({ length: 300 }, (_, i) => `m${i}`))
+    expect(sizes).toEqual([300])
+    await cache.close()
   })
 })

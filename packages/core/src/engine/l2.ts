@@ -26,13 +26,33 @@ export type FillResult = 'stored' | 'revoked' | 'failed'
  * size cap, decode (corrupt bytes become a counted miss and are deleted), tag checks,
  * reads with leases on a miss, and guarded fills. Errors are counted once, here.
  */
+/**
+ * Most keys in one batched L2 command. Larger tick batches go out as several commands
+ * back to back, so Redis runs one while this process encodes the next and decodes the
+ * one before: 1 000 concurrent misses measured ~1.2× the hand-written baseline with 128
+ * (32–512 all helped) against ~1.04× as one command (`pnpm bench miss-load`).
+ */
+const BATCH_MAX = 128
+
 export class L2Tier {
   readonly driver: L2Driver
   readonly #s: Shared
   /** Reads and fills issued in one tick go out together (see `TickBatch`). */
-  readonly #reads = new TickBatch<string, L2Answer>((keys) => this.#readUnique(keys, false))
-  readonly #leasedReads = new TickBatch<string, L2Answer>((keys) => this.#readUnique(keys, true))
-  readonly #fills = new TickBatch<L2Fill, FillResult>((items) => this.#fill(items), 'immediate')
+  readonly #reads = new TickBatch<string, L2Answer>(
+    (keys) => this.#readUnique(keys, false),
+    'tick',
+    BATCH_MAX,
+  )
+  readonly #leasedReads = new TickBatch<string, L2Answer>(
+    (keys) => this.#readUnique(keys, true),
+    'tick',
+    BATCH_MAX,
+  )
+  readonly #fills = new TickBatch<L2Fill, FillResult>(
+    (items) => this.#fill(items),
+    'immediate',
+    BATCH_MAX,
+  )
 
   constructor(driver: L2Driver, shared: Shared) {
     this.driver = driver
@@ -96,8 +116,8 @@ export class L2Tier {
    * throws: an L2 error is counted and reads as a miss without a token.
    *
    * Every read issued in the same tick (concurrent `get`s, `getOrSet`s, batches) goes out
-   * together: one MGET or one lease script per Cluster slot instead of one command per
-   * caller.
+   * together: one MGET or one lease script per Cluster slot and per 128 keys instead of
+   * one command per caller.
    */
   read(keys: readonly string[], lease: boolean): Promise<L2Answer[]> {
     return (lease ? this.#leasedReads : this.#reads).add(keys)
