@@ -16,7 +16,7 @@ export function reliabilityDoc(
   const rows = reports.map((r) => {
     const f = r.figures
     const failed = verdict(r)
-    return `| ${r.scenario} | ${r.ops} | ${f.writes} (${r.failedWrites} failed) | ${pct(f.staleRate)} | ${f.staleness.p99.toFixed(1)} | ${pct(f.consistentWithin1s)} | ${r.permanentlyStale.length} | ${r.readErrors} | ${r.degraded} / ${r.resynced} | ${r.corrupt} | ${r.evictedKeys} | ${r.recoveryMs ?? '—'} | ${r.staleServed} | ${r.maxLoadsInFlight} / ${r.unhandledRejections} | ${r.l1HitP99Ms.toFixed(2)} / ${r.readP99Ms.toFixed(1)} | ${r.detectMs ?? '—'} | ${r.readMaxMs.toFixed(0)} / ${r.writeMaxMs.toFixed(0)} | ${r.rssGrowthMb.toFixed(1)} / ${r.redisMemoryGrowthMb.toFixed(1)} | ${failed.length === 0 ? 'pass' : failed.join('; ')} |`
+    return `| ${r.scenario} | ${r.ops} | ${f.writes} (${r.failedWrites} failed) | ${pct(f.staleRate)} | ${f.staleness.p99.toFixed(1)} | ${pct(f.consistentWithin1s)} | ${r.permanentlyStale.length} | ${r.readErrors} | ${r.degraded} / ${r.resynced} | ${r.corrupt} | ${r.evictedKeys} | ${r.recoveryMs ?? '—'} | ${r.staleServed} | ${r.maxLoadsInFlight} / ${r.unhandledRejections} | ${r.l1HitP99Ms.toFixed(2)} / ${r.readP99Ms.toFixed(1)} | ${r.detectMs ?? '—'} | ${r.readMaxMs.toFixed(0)} / ${r.writeMaxMs.toFixed(0)} | ${r.rssGrowthMb.toFixed(1)} / ${r.heapGrowthMb.toFixed(1)} / ${r.redisMemoryGrowthMb.toFixed(1)} | ${failed.length === 0 ? 'pass' : failed.join('; ')} |`
   })
   return `# Reliability
 
@@ -35,7 +35,7 @@ count and time.
   refreshed ahead at half their TTL, in \`refresh-ahead-outage\`); 4 s of load (14 s
   around that scenario's 10 s outage).
 
-| scenario | ops | acked writes | stale reads | staleness p99 (ms) | writes consistent ≤ 1 s | permanently stale | read errors | bus degraded / resynced | corrupt entries | evicted keys | failover (ms) | stale served | loads of a key at once / unhandled rejections | L1 hit p99 / read p99 (ms) | fault detected after (ms) | longest read / write (ms) | replica RSS / Redis memory growth (MB) | verdict |
+| scenario | ops | acked writes | stale reads | staleness p99 (ms) | writes consistent ≤ 1 s | permanently stale | read errors | bus degraded / resynced | corrupt entries | evicted keys | failover (ms) | stale served | loads of a key at once / unhandled rejections | L1 hit p99 / read p99 (ms) | fault detected after (ms) | longest read / write (ms) | replica RSS / live heap / Redis memory growth (MB) | verdict |
 | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
 ${rows.join('\n')}
 
@@ -197,5 +197,5 @@ L2 conformance suite against Redis).
 function soakNote(reports: readonly Report[]): string {
   const r = reports.find((x) => x.scenario === 'soak')
   if (!r) return ' (not in this run)'
-  return ` (this run: ${r.ops} operations in ${Math.round(r.loadMs / 1000)} s, ${r.permanentlyStale.length} permanently stale, replica RSS grew ${r.rssGrowthMb.toFixed(1)} MB at most, Redis memory ${r.redisMemoryGrowthMb.toFixed(1)} MB)`
+  return ` (this run: ${r.ops} operations in ${Math.round(r.loadMs / 1000)} s, ${r.permanentlyStale.length} permanently stale, replica RSS grew ${r.rssGrowthMb.toFixed(1)} MB at most and its live heap after a full collection ${r.heapGrowthMb.toFixed(1)} MB, Redis memory ${r.redisMemoryGrowthMb.toFixed(1)} MB)`
 }

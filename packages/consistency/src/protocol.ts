@@ -1,5 +1,5 @@
 /** Every replica's timeouts: the cache's hard timeout, L2's command timeout, the bus's publish timeout. */
-export const TIMEOUTS = { hard: 1_000, command: 300, publish: 1_000 } as const
+export const TIMEOUTS = { hard: 1_500, command: 300, publish: 1_000 } as const
 /**
  * How long a call may take (plus 100 ms of scheduling on a shared machine): a read, the
  * hard timeout; a write, two L2 steps (a tagged set reads its tags' versions, then

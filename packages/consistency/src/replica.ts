@@ -336,7 +336,10 @@ const handlers: Record<string, (msg: Record<string, unknown>) => unknown> = {
     return { ok, errors }
   },
 
-  stats() {
+  /** With `gc`, after a full collection (the replicas run with --expose-gc): the live heap. */
+  stats(msg) {
+    const gc = (globalThis as { gc?: () => void }).gc
+    if (msg['gc'] === true && gc) gc()
     return {
       stats: cache.stats(),
       events,
@@ -345,6 +348,7 @@ const handlers: Record<string, (msg: Record<string, unknown>) => unknown> = {
       rejected: bus.rejected,
       degradedAt,
       rssMb: process.memoryUsage().rss / 2 ** 20,
+      heapMb: process.memoryUsage().heapUsed / 2 ** 20,
     }
   },
 

@@ -159,6 +159,8 @@ export interface Report {
   detectMs: number | undefined
   /** Largest growth of a replica's RSS from before the load (soak: 10% into it) to after the quiesce (MB). */
   rssGrowthMb: number
+  /** The same for its live heap, each measured after a full collection (MB): what a leak would grow. */
+  heapGrowthMb: number
   /** Growth of the cache Redis' `used_memory` over the same span (MB). */
   redisMemoryGrowthMb: number
   forged: ForgedReport | undefined
@@ -193,10 +195,9 @@ export async function runScenario(name: ScenarioName, options: RunOptions = {}):
   try {
     for (let i = 0; i < replicas; i++)
       children.push(
-        spawnChild(REPLICA, [], {
-          ...target.env,
-          TRUTH_REDIS_URL: truthRedis.url,
-        }),
+        spawnChild(REPLICA, [], { ...target.env, TRUTH_REDIS_URL: truthRedis.url }, [
+          '--expose-gc',
+        ]),
       )
     await Promise.all(
       children.map((c, i) =>
@@ -216,7 +217,7 @@ export async function runScenario(name: ScenarioName, options: RunOptions = {}):
       await sleep(300)
       await Promise.all(children.map((c) => c.request({ cmd: 'canary', op: 'warm' })))
     }
-    const rssBefore = await rssOf(children)
+    const memBefore = await memoryOf(children)
     const redisBefore = await usedMemory(await target.url())
     const started = Date.now()
     const work = Promise.all(
@@ -239,8 +240,10 @@ export async function runScenario(name: ScenarioName, options: RunOptions = {}):
       }),
     )
     // The soak's memory baseline is taken once warmed up (10% into the load).
-    const rssBase =
-      name === 'soak' ? sleep(maxMs * 0.1).then(() => rssOf(children)) : Promise.resolve(rssBefore)
+    const memBase =
+      name === 'soak'
+        ? sleep(maxMs * 0.1).then(() => memoryOf(children))
+        : Promise.resolve(memBefore)
     const faults = SCENARIOS[name].faults
     let recoveryMs: number | undefined
     let forged: ForgedSent | undefined
@@ -318,7 +321,6 @@ export async function runScenario(name: ScenarioName, options: RunOptions = {}):
           maxInFlight: number
           unhandled: number
           rejected: Record<string, number>
-          rssMb: number
           degradedAt: number[]
           events: string[]
         }>({ cmd: 'stats' }),
@@ -333,7 +335,8 @@ export async function runScenario(name: ScenarioName, options: RunOptions = {}):
       }
     }
     const redisAfter = await usedMemory(await target.url())
-    const warmRss = await rssBase
+    const base = await memBase
+    const memAfter = await memoryOf(children)
     let evictedKeys = 0
     await withAdmin(await target.url(), async (a) => {
       evictedKeys = Number(/evicted_keys:(\d+)/.exec(await a.info('stats'))?.[1] ?? 0)
@@ -366,7 +369,8 @@ export async function runScenario(name: ScenarioName, options: RunOptions = {}):
         stats.map((st) => st.degradedAt),
       ),
       forged: forgedReport,
-      rssGrowthMb: Math.max(...stats.map((st, i) => st.rssMb - (warmRss[i] ?? st.rssMb))),
+      rssGrowthMb: Math.max(...memAfter.map((m, i) => m.rssMb - (base[i]?.rssMb ?? m.rssMb))),
+      heapGrowthMb: Math.max(...memAfter.map((m, i) => m.heapMb - (base[i]?.heapMb ?? m.heapMb))),
       redisMemoryGrowthMb: redisAfter - redisBefore,
       readMaxMs: Math.max(...results.map((r) => r.readMaxMs)),
       writeMaxMs: Math.max(...results.map((r) => r.writeMaxMs)),
@@ -430,8 +434,11 @@ async function usedMemory(url: string): Promise<number> {
   return mb
 }
 
-async function rssOf(children: readonly ChildHandle[]): Promise<number[]> {
+/** Each replica's RSS and live heap (after a full collection), in MB. */
+async function memoryOf(
+  children: readonly ChildHandle[],
+): Promise<{ rssMb: number; heapMb: number }[]> {
   return Promise.all(
-    children.map(async (c) => (await c.request<{ rssMb: number }>({ cmd: 'stats' })).rssMb),
+    children.map((c) => c.request<{ rssMb: number; heapMb: number }>({ cmd: 'stats', gc: true })),
   )
 }
