@@ -37,11 +37,10 @@ interface Prepared {
  *   validate + encode → invalidate locally → L2 → guarded L1 → publish
  *
  * and on failure: drop locally and in L2, publish (not waited for), schedule repair,
- * throw. A value that
- * fails to encode (or any other failed preparation) is such a failure: the caller may
- * already have changed the source of truth, so the key is deleted everywhere before the
- * error is thrown. The local L1 write goes through the fill guard: a peer's write heard
- * while this write's L2 reply was in flight wins.
+ * throw. A value that fails to encode (or any other failed preparation) is such a
+ * failure: the caller may already have changed the source of truth, so the key is
+ * deleted everywhere before the error is thrown. The local L1 write goes through the
+ * fill guard: a peer's write heard while this write's L2 reply was in flight wins.
  */
 export class WritePipeline {
   readonly #s: Shared
