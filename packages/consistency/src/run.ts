@@ -323,7 +323,9 @@ export async function runScenario(name: ScenarioName, options: RunOptions = {}):
           rejected: Record<string, number>
           degradedAt: number[]
           events: string[]
-        }>({ cmd: 'stats' }),
+          rssMb: number
+          heapMb: number
+        }>({ cmd: 'stats', gc: true }),
       ),
     )
     let forgedReport: ForgedReport | undefined
@@ -336,7 +338,6 @@ export async function runScenario(name: ScenarioName, options: RunOptions = {}):
     }
     const redisAfter = await usedMemory(await target.url())
     const base = await memBase
-    const memAfter = await memoryOf(children)
     let evictedKeys = 0
     await withAdmin(await target.url(), async (a) => {
       evictedKeys = Number(/evicted_keys:(\d+)/.exec(await a.info('stats'))?.[1] ?? 0)
@@ -369,8 +370,8 @@ export async function runScenario(name: ScenarioName, options: RunOptions = {}):
         stats.map((st) => st.degradedAt),
       ),
       forged: forgedReport,
-      rssGrowthMb: Math.max(...memAfter.map((m, i) => m.rssMb - (base[i]?.rssMb ?? m.rssMb))),
-      heapGrowthMb: Math.max(...memAfter.map((m, i) => m.heapMb - (base[i]?.heapMb ?? m.heapMb))),
+      rssGrowthMb: Math.max(...stats.map((m, i) => m.rssMb - (base[i]?.rssMb ?? m.rssMb))),
+      heapGrowthMb: Math.max(...stats.map((m, i) => m.heapMb - (base[i]?.heapMb ?? m.heapMb))),
       redisMemoryGrowthMb: redisAfter - redisBefore,
       readMaxMs: Math.max(...results.map((r) => r.readMaxMs)),
       writeMaxMs: Math.max(...results.map((r) => r.writeMaxMs)),
