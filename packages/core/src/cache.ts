@@ -82,13 +82,21 @@ export class Cache {
    * The fresh value, or `undefined` (or `defaultValue`). Never calls a loader. With
    * `allowStale`, a value within grace is returned when there is no fresh one.
    */
-  async get<V = unknown>(key: string, options?: GetOptions<V>): Promise<V | undefined> {
-    const k = this.#key(key)
-    const hit = this.#l1 ? this.#l1.serve('get', this.#ns, k, false) : NONE
-    if (hit !== NONE) return hit as V
-    if (options === undefined) return this.#getSlow(k, false) as V | undefined
-    const v = (await this.#getSlow(k, options.allowStale === true)) as V | undefined
-    return v === undefined ? options.defaultValue : v
+  get<V = unknown>(key: string, options?: GetOptions<V>): Promise<V | undefined> {
+    // Not async: an L2 read hands back the engine's promise itself (one hop fewer on
+    // every L1 miss); errors thrown here still become rejections.
+    try {
+      const k = this.#key(key)
+      const hit = this.#l1 ? this.#l1.serve('get', this.#ns, k, false) : NONE
+      if (hit !== NONE) return Promise.resolve(hit as V)
+      if (options === undefined) return this.#getSlow(k, false) as Promise<V | undefined>
+      return this.#getSlow(k, options.allowStale === true).then((v) =>
+        v === undefined ? options.defaultValue : (v as V),
+      )
+    } catch (err) {
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- what #key or L1 threw, unchanged
+      return Promise.reject(err)
+    }
   }
 
   /** `get`, with `defaultValue` for a miss (nothing is stored). */

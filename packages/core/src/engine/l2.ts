@@ -9,6 +9,9 @@ export interface L2Answer {
   token: string | undefined
 }
 
+/** What the driver answered for one key: its bytes, and a lease token on a leased miss. */
+type RawRead = { value: Uint8Array | undefined; token?: string | undefined }
+
 /** A loaded entry on its way into L2. */
 export interface L2Fill {
   key: string
@@ -124,34 +127,56 @@ export class L2Tier {
   }
 
   /** The same key asked for by many callers in one tick (a stampede) is read once. */
-  async #readUnique(keys: string[], lease: boolean): Promise<L2Answer[]> {
+  #readUnique(keys: string[], lease: boolean): Promise<L2Answer[]> {
+    if (keys.length === 1) return this.#read(keys, lease)
     const unique = new Map<string, number>()
     for (const k of keys) if (!unique.has(k)) unique.set(k, unique.size)
     if (unique.size === keys.length) return this.#read(keys, lease)
-    const answers = await this.#read([...unique.keys()], lease)
-    return keys.map((k) => answers[unique.get(k) as number] as L2Answer)
+    return this.#read([...unique.keys()], lease).then((answers) =>
+      keys.map((k) => answers[unique.get(k) as number] as L2Answer),
+    )
   }
 
-  async #read(keys: readonly string[], lease: boolean): Promise<L2Answer[]> {
+  /**
+   * One batched read. Promise chains, not async frames: a lone `get` waits on every hop
+   * here, and a read that needs no tag versions and no lease settles in one `then`.
+   */
+  #read(keys: readonly string[], lease: boolean): Promise<L2Answer[]> {
     const l2 = this.driver
     const s = this.#s
+    const failed = (err: unknown): L2Answer[] => {
+      s.l2Failure(err, 'l2.get', keys.length === 1 ? keys[0] : undefined)
+      return keys.map(() => ({ entry: undefined, token: undefined }))
+    }
     try {
       const full = keys.map((k) => s.keys.fullOf(k))
       const leases = lease ? l2.leases : undefined
-      let raw: { value: Uint8Array | undefined; token?: string | undefined }[]
-      if (leases) raw = await this.span('get', () => leases.getManyWithLease(full))
-      else {
-        const values = await this.span(full.length === 1 ? 'get' : 'mget', () =>
-          full.length === 1 ? l2.get(full[0] as string).then((v) => [v]) : l2.getMany(full),
-        )
-        raw = values.map((value) => ({ value }))
+      const settle = (raw: RawRead[]): L2Answer[] | Promise<L2Answer[]> => {
+        try {
+          let answers = this.#answers(keys, raw)
+          if (leases) {
+            answers = Array.isArray(answers)
+              ? this.#leaseUnservable(full, raw, answers)
+              : answers.then((a) => this.#leaseUnservable(full, raw, a))
+          }
+          return Array.isArray(answers) ? answers : answers.catch(failed)
+        } catch (err) {
+          return failed(err)
+        }
       }
-      const answers = await this.#answers(keys, raw)
-      if (leases) await this.#leaseUnservable(full, raw, answers)
-      return answers
+      if (leases) return this.span('get', () => leases.getManyWithLease(full)).then(settle, failed)
+      if (full.length === 1) {
+        return this.span('get', () => l2.get(full[0] as string)).then(
+          (value) => settle([{ value }]),
+          failed,
+        )
+      }
+      return this.span('mget', () => l2.getMany(full)).then(
+        (values) => settle(values.map((value) => ({ value }))),
+        failed,
+      )
     } catch (err) {
-      s.l2Failure(err, 'l2.get', keys.length === 1 ? keys[0] : undefined)
-      return keys.map(() => ({ entry: undefined, token: undefined }))
+      return Promise.resolve(failed(err))
     }
   }
 
@@ -163,46 +188,46 @@ export class L2Tier {
    */
   #leaseUnservable(
     full: readonly string[],
-    raw: readonly { value: Uint8Array | undefined; token?: string | undefined }[],
+    raw: readonly RawRead[],
     answers: L2Answer[],
-  ): Promise<void> {
+  ): L2Answer[] | Promise<L2Answer[]> {
     const now = this.#s.o.clock.now()
-    return this.#takeLeases(
+    const taking = this.#takeLeases(
       full,
       answers,
       (a, i) => raw[i]?.value !== undefined && !(a.entry && a.entry.freshUntil > now),
     )
+    return taking ? taking.then(() => answers) : answers
   }
 
-  /** A lease (one round trip) for every answer without a token that `pick` names. Throws on L2 errors. */
-  async #takeLeases(
+  /**
+   * A lease (one round trip) for every answer without a token that `pick` names;
+   * `undefined` when none needs one. Rejects on L2 errors.
+   */
+  #takeLeases(
     full: readonly string[],
     answers: L2Answer[],
     pick: (a: L2Answer, i: number) => boolean,
-  ): Promise<void> {
+  ): Promise<void> | undefined {
     const leases = this.driver.leases
     const idx: number[] = []
     answers.forEach((a, i) => {
       if (a.token === undefined && pick(a, i)) idx.push(i)
     })
-    if (!leases || idx.length === 0) return
-    const tokens = await this.span('lease', () =>
-      leases.leaseMany(idx.map((i) => full[i] as string)),
+    if (!leases || idx.length === 0) return undefined
+    return this.span('lease', () => leases.leaseMany(idx.map((i) => full[i] as string))).then(
+      (tokens) => idx.forEach((i, j) => ((answers[i] as L2Answer).token = tokens[j])),
     )
-    idx.forEach((i, j) => ((answers[i] as L2Answer).token = tokens[j]))
   }
 
   /** Raw bytes → answers: decoded (corrupt bytes a counted miss), tag-invalidated entries dropped. */
-  async #answers(
-    keys: readonly string[],
-    raw: readonly { value: Uint8Array | undefined; token?: string | undefined }[],
-  ): Promise<L2Answer[]> {
+  #answers(keys: readonly string[], raw: readonly RawRead[]): L2Answer[] | Promise<L2Answer[]> {
     const answers = raw.map((r, i): L2Answer => {
       const entry = r.value === undefined ? undefined : this.#decode(keys[i] as string, r.value)
       return { entry, token: r.token }
     })
-    await this.#dropStaleTags(answers)
-    return answers
+    const dropping = this.#dropStaleTags(answers)
+    return dropping ? dropping.then(() => answers) : answers
   }
 
   /**
@@ -219,22 +244,23 @@ export class L2Tier {
     }
   }
 
-  /** Entries written under a tag version that is no longer current are misses. */
-  async #dropStaleTags(answers: L2Answer[]): Promise<void> {
+  /** Entries written under a tag version that is no longer current are misses; `undefined` when none has tags. */
+  #dropStaleTags(answers: L2Answer[]): Promise<void> | undefined {
     const tagged = answers.filter((a) => a.entry !== undefined && a.entry.tags.length > 0)
-    if (tagged.length === 0) return
+    if (tagged.length === 0) return undefined
     const all = [...new Set(tagged.flatMap((a) => (a.entry as Entry).tags))]
-    const versions = await this.tagVersions(all)
-    const current = new Map(all.map((t, i) => [t, versions[i]]))
-    for (const a of tagged) {
-      const e = a.entry as Entry
-      if (
-        e.tags.some(
-          (t, j) => e.tagVersions?.[j] === undefined || e.tagVersions[j] !== current.get(t),
+    return this.tagVersions(all).then((versions) => {
+      const current = new Map(all.map((t, i) => [t, versions[i]]))
+      for (const a of tagged) {
+        const e = a.entry as Entry
+        if (
+          e.tags.some(
+            (t, j) => e.tagVersions?.[j] === undefined || e.tagVersions[j] !== current.get(t),
+          )
         )
-      )
-        a.entry = undefined
-    }
+          a.entry = undefined
+      }
+    })
   }
 
   /**

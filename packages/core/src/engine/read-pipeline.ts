@@ -137,18 +137,30 @@ export class ReadPipeline {
     if (joined) o = await joined
     else if (!this.#l2 || p.forceFresh) o = await this.#startOne(k, userKey, source, p, undefined)
     else {
-      const start = s.guard.begin(k)
+      // The guard orders this read's L1 fill against invalidations (none without L1); a
+      // miss's flight begins its own.
+      const l1 = this.#l1 !== undefined
+      const start = l1 ? s.guard.begin(k) : 0
+      let read: L2Answer[]
       try {
-        const read = await this.#l2.read([k], true)
+        read = await this.#l2.read([k], true)
         const e = (read[0] as L2Answer).entry
-        if (servable(e, s.o.clock.now())) o = await this.steps.l2Served(k, e, start, p)
-        else {
-          // Someone may have started the load while we read: join it (leases are shared).
-          o = await (this.#join(k, p, probe) ?? this.#startOne(k, userKey, source, p, read))
+        if (servable(e, s.o.clock.now())) {
+          // The hit: no outcome object, no further hop unless a test hook runs.
+          const hooked = this.steps.l2Hit(k, e, start, p)
+          if (hooked) await hooked
+          if (probe) {
+            probe.tier = 'l2'
+            probe.hit = true
+            probe.stale = false
+          }
+          return s.out(e.value)
         }
       } finally {
-        s.guard.end(k)
+        if (l1) s.guard.end(k)
       }
+      // Someone may have started the load while we read: join it (leases are shared).
+      o = await (this.#join(k, p, probe) ?? this.#startOne(k, userKey, source, p, read))
     }
     if (probe) {
       probe.tier = o.tier

@@ -31,11 +31,26 @@ export class ReadSteps {
     return { entry, tier: 'l2', stale: false }
   }
 
-  /** A fresh entry read from L2: counted, the hook, a guarded L1 fill, the event. */
-  async l2Hit(key: string, entry: Entry, start: number, p: CallPolicy | undefined): Promise<void> {
+  /**
+   * A fresh entry read from L2: counted, the hook, a guarded L1 fill, the event. Returns
+   * a promise only while a test hook runs before the fill (so `get` has no hop here).
+   */
+  l2Hit(
+    key: string,
+    entry: Entry,
+    start: number,
+    p: CallPolicy | undefined,
+  ): Promise<void> | undefined {
     const s = this.#s
     s.counters.l2Hits++
-    if (s.hooks?.beforeL1Fill) await s.hooks.beforeL1Fill(key)
+    const hook = s.hooks?.beforeL1Fill
+    if (hook) return Promise.resolve(hook(key)).then(() => this.#l2Filled(key, entry, start, p))
+    this.#l2Filled(key, entry, start, p)
+    return undefined
+  }
+
+  #l2Filled(key: string, entry: Entry, start: number, p: CallPolicy | undefined): void {
+    const s = this.#s
     this.#l1?.fill(key, entry, start, p, p !== undefined)
     if (s.events.has.hit)
       s.events.emit('hit', { key: s.keys.fullOf(key), tier: 'l2', stale: false })
@@ -50,47 +65,95 @@ export class ReadSteps {
   // --------------------------------------------------------------- get path
 
   /** `get` after an L1 miss (L2 only, never loads); `allowStale`: a value within grace will do. */
-  async getOne(k: string, probe?: Probe, allowStale = false): Promise<unknown> {
+  getOne(k: string, probe?: Probe, allowStale = false): Promise<unknown> {
     if (this.#l1) this.#s.counters.l1Misses++
-    const out: unknown[] = [undefined]
-    await this.get([k], [0], out, probe, allowStale)
-    return out[0]
+    return this.get([k], [0], [undefined], probe, allowStale)
   }
 
-  /** After L1 missed `idx` of `keys`: one L2 batch, guarded L1 fills. Never loads. */
-  async get(
+  /**
+   * After L1 missed `idx` of `keys`: one L2 batch, guarded L1 fills; values land in `out`.
+   * Never loads. Resolves `out[idx[0]]` (what `getOne` returns). Promise chains rather
+   * than async frames: a lone `get` waits on each hop.
+   */
+  get(
     keys: readonly string[],
     idx: readonly number[],
     out: unknown[],
     probe?: Probe,
     allowStale = false,
-  ): Promise<void> {
+  ): Promise<unknown> {
     const s = this.#s
     const l2 = this.#l2
     const missing = idx.map((i) => keys[i] as string)
+    const first = () => out[idx[0] as number]
     if (!l2) {
       missing.forEach((k, j) => this.#staleOrMiss(k, undefined, idx[j] as number, out, allowStale))
-      return
+      return Promise.resolve(first())
     }
-    const starts = missing.map((k) => s.guard.begin(k))
-    try {
-      const found = await l2.read(missing, false)
-      const now = s.o.clock.now()
-      for (let j = 0; j < missing.length; j++) {
-        const k = missing[j] as string
-        const e = (found[j] as L2Answer).entry
-        if (e && e.freshUntil > now) {
-          await this.l2Hit(k, e, starts[j] as number, undefined)
-          out[idx[j] as number] = s.out(e.value)
-          if (probe) {
-            probe.tier = 'l2'
-            probe.hit = true
-          }
-        } else this.#staleOrMiss(k, e, idx[j] as number, out, allowStale)
+    // The guard orders L1 fills against invalidations; without L1 there is nothing to guard.
+    const l1 = this.#l1
+    const starts = l1 ? missing.map((k) => s.guard.begin(k)) : NO_STARTS
+    const end = () => {
+      if (l1) for (const k of missing) s.guard.end(k)
+    }
+    const failed = (err: unknown) => {
+      end()
+      throw err
+    }
+    return l2.read(missing, false).then((found) => {
+      let hooked: Promise<void> | undefined
+      try {
+        hooked = this.#served(missing, found, starts, idx, out, probe, allowStale, 0)
+      } catch (err) {
+        return failed(err)
       }
-    } finally {
-      for (const k of missing) s.guard.end(k)
+      if (!hooked) {
+        end()
+        return first()
+      }
+      return hooked.then(() => {
+        end()
+        return first()
+      }, failed)
+    }, failed)
+  }
+
+  /**
+   * `get`'s answers from `from` on: hits to `out` (and L1), the rest stale or a miss. A
+   * promise only when a test hook runs before an L1 fill: the keys after it wait for it.
+   */
+  #served(
+    missing: readonly string[],
+    found: readonly L2Answer[],
+    starts: readonly number[],
+    idx: readonly number[],
+    out: unknown[],
+    probe: Probe | undefined,
+    allowStale: boolean,
+    from: number,
+  ): Promise<void> | undefined {
+    const s = this.#s
+    const now = s.o.clock.now()
+    for (let j = from; j < missing.length; j++) {
+      const k = missing[j] as string
+      const e = (found[j] as L2Answer).entry
+      if (!e || e.freshUntil <= now) {
+        this.#staleOrMiss(k, e, idx[j] as number, out, allowStale)
+        continue
+      }
+      const hooked = this.l2Hit(k, e, starts[j] ?? 0, undefined)
+      out[idx[j] as number] = s.out(e.value)
+      if (probe) {
+        probe.tier = 'l2'
+        probe.hit = true
+      }
+      if (hooked) {
+        return hooked.then(() =>
+          this.#served(missing, found, starts, idx, out, probe, allowStale, j + 1),
+        )
+      }
     }
+    return undefined
   }
 
   /** No fresh value: with `allowStale`, L2's entry within grace, else this replica's L1 copy; else a miss. */
@@ -124,6 +187,8 @@ export class ReadSteps {
     return out
   }
 }
+
+const NO_STARTS: readonly number[] = []
 
 /** Fresh enough to serve. */
 export function servable(e: Entry | undefined, now: number): e is Entry {
