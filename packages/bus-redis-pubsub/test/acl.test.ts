@@ -43,6 +43,7 @@ const LEAST = [
   '+get',
   '+set',
   '+mget',
+  '+exists',
   '+unlink',
   '+del',
   '+pexpire',

@@ -44,6 +44,32 @@ return out
 `)
 
 /**
+ * KEYS: value1, value2, … (one slot); ARGV[1] token prefix, ARGV[2] lease ttl ms. The
+ * lease half of a batched read, sent just before a plain MGET of the same keys (values
+ * never pass through Lua: each one in and out of it costs Redis about as much as a
+ * whole MGET's share). Takes or joins the lease (`<value key>:lease`, same slot) of every
+ * value key that does not exist; returns the tokens in key order (nil where the value
+ * exists), or an empty array when every value exists (one EXISTS, no lease bookkeeping:
+ * a batch of hits is a pure read). Lease keys are derived here, not passed: half the
+ * arguments to build, send and parse for every batch.
+ */
+export const LEASE_MISSING = script(`
+${TAKE_LEASE}
+local n = #KEYS
+local present = redis.call('EXISTS', unpack(KEYS))
+if present == n then return {} end
+local out = {}
+for i = 1, n do
+  if present == 0 or redis.call('EXISTS', KEYS[i]) == 0 then
+    out[i] = lease(KEYS[i] .. ':lease', ARGV[1] .. i, ARGV[2])
+  else
+    out[i] = false
+  end
+end
+return out
+`)
+
+/**
  * KEYS: lease1, lease2, … (one slot); ARGV[1] token prefix, ARGV[2] lease ttl ms. Takes or
  * joins each key's lease whatever the value holds (core found bytes it cannot serve).
  */
@@ -55,21 +81,23 @@ return out
 `)
 
 /**
- * KEYS: value1, lease1, … (one slot); ARGV: token1, bytes1, ttl1, token2, … Writes each
- * value only while its lease still holds the token (no write or delete since the miss).
- * Returns 1/0 per item. `endLease`: the lease ends with the write (`replaceMany`);
- * otherwise it stays for the other missers that share it.
+ * KEYS: value1, value2, … (one slot); ARGV: token1, bytes1, ttl1, token2, … Writes each
+ * value only while its lease (`<value key>:lease`, same slot, derived here rather than
+ * passed: half the keys to build and send per fill) still holds the token (no write or
+ * delete since the miss). Returns 1/0 per item. `endLease`: the lease ends with the write
+ * (`replaceMany`); otherwise it stays for the other missers that share it.
  */
 function fillScript(endLease: boolean): Script {
   return script(`
 local out = {}
-for i = 1, #KEYS, 2 do
-  local a = ((i - 1) / 2) * 3
-  if redis.call('GET', KEYS[i + 1]) == ARGV[a + 1] then
-    redis.call('SET', KEYS[i], ARGV[a + 2], 'PX', ARGV[a + 3])${endLease ? "\n    redis.call('DEL', KEYS[i + 1])" : ''}
-    out[#out + 1] = 1
+for i = 1, #KEYS do
+  local a = (i - 1) * 3
+  local lease = KEYS[i] .. ':lease'
+  if redis.call('GET', lease) == ARGV[a + 1] then
+    redis.call('SET', KEYS[i], ARGV[a + 2], 'PX', ARGV[a + 3])${endLease ? "\n    redis.call('DEL', lease)" : ''}
+    out[i] = 1
   else
-    out[#out + 1] = 0
+    out[i] = 0
   end
 end
 return out

@@ -268,6 +268,70 @@ describe('Redis work per operation', () => {
   })
 })
 
+describe('batched leased reads', () => {
+  it('concurrent getOrSet hits are one MGET and one EXISTS, no write; misses among them lease in the same round trip', async () => {
+    const own = await startRedis()
+    const raw = new Redis(own.url)
+    const c = createCache({ prefix: `${run}-batch`, l2: redisL2({ redis: own.url }) })
+    await c.ready()
+    const keys = Array.from({ length: 10 }, (_, i) => `k${i}`)
+    for (const k of keys) await c.set(k, k)
+    await Promise.all(keys.map((k) => c.getOrSet(k, () => 'loaded'))) // scripts cached
+    const before = await commandstats(raw)
+    expect(await Promise.all(keys.map((k) => c.getOrSet(k, () => 'loaded')))).toEqual(keys)
+    const hits = delta(before, await commandstats(raw))
+    expect(hits).toMatchObject({ mget: 1, evalsha: 1, exists: 1 })
+    expect(hits['set'] ?? 0).toBe(0)
+    expect(hits['get'] ?? 0).toBe(0)
+    expect(await raw.keys('*:lease')).toEqual([])
+
+    // Half hits, half cold: the cold ones are loaded once each, leased in the read's round
+    // trip (the fill script finds its token) and stored.
+    const cold = keys.map((k) => `cold-${k}`).slice(0, 5)
+    const mixed = [...keys.slice(0, 5), ...cold]
+    let loads = 0
+    const beforeMixed = await commandstats(raw)
+    const got = await Promise.all(mixed.map((k) => c.getOrSet(k, () => (loads++, `L${k}`))))
+    expect(got).toEqual([...keys.slice(0, 5), ...cold.map((k) => `L${k}`)])
+    expect(loads).toBe(5)
+    const work = delta(beforeMixed, await commandstats(raw))
+    expect(work['mget']).toBe(1)
+    expect(work['evalsha']).toBe(2) // the lease script, then one fill script for the five
+    expect(work['set']).toBe(10) // five leases, five values
+    expect((await raw.keys('*:lease')).sort()).toEqual(
+      cold.map((k) => `{${run}-batch::${k}}:lease`).sort(),
+    )
+    for (const k of cold) expect(await c.get(k)).toBe(`L${k}`)
+    await c.close()
+    raw.disconnect()
+    await own.stop()
+  })
+
+  it("a write during a batched load revokes that key's lease: the old value is never filled", async () => {
+    const writer = createCache({ prefix: `${run}-brace`, l2: redisL2({ redis: redis.url }) })
+    const reader = createCache({ prefix: `${run}-brace`, l2: redisL2({ redis: redis.url }) })
+    const loading = deferred()
+    const release = deferred()
+    const load = async (k: string) => {
+      if (k === 'a') {
+        loading.resolve()
+        await release.promise
+      }
+      return `old-${k}`
+    }
+    const both = Promise.all(['a', 'b'].map((k) => reader.getOrSet(k, () => load(k))))
+    await loading.promise
+    await writer.set('a', 'new-a')
+    release.resolve()
+    expect(await both).toEqual(['old-a', 'old-b'])
+    expect(await writer.get('a')).toBe('new-a')
+    expect(await writer.get('b')).toBe('old-b')
+    expect(reader.stats().discardedFills).toBe(1)
+    await writer.close()
+    await reader.close()
+  })
+})
+
 describe('the client Strata is given', () => {
   it('an ioredis keyPrefix is refused at construction (scripts and SCAN would not apply it)', () => {
     const prefixed = new Redis(redis.url, { keyPrefix: 'app:', lazyConnect: true })
