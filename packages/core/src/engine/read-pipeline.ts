@@ -130,12 +130,11 @@ export class ReadPipeline {
     const s = this.#s
     if (this.#l1) s.counters.l1Misses++
     const p = resolveCall(s.o, options)
-    const source: Source = { kind: 'one', loader }
     let o: Outcome
     // forceFresh joins nobody and reads L2 only for a stale fallback and a lease (in the job).
     const joined = p.forceFresh ? undefined : this.#join(k, p, probe)
     if (joined) o = await joined
-    else if (!this.#l2 || p.forceFresh) o = await this.#startOne(k, userKey, source, p, undefined)
+    else if (!this.#l2 || p.forceFresh) o = await this.#startOne(k, userKey, loader, p, undefined)
     else {
       // The guard orders this read's L1 fill against invalidations (none without L1); a
       // miss's flight begins its own.
@@ -160,7 +159,7 @@ export class ReadPipeline {
         if (l1) s.guard.end(k)
       }
       // Someone may have started the load while we read: join it (leases are shared).
-      o = await (this.#join(k, p, probe) ?? this.#startOne(k, userKey, source, p, read))
+      o = await (this.#join(k, p, probe) ?? this.#startOne(k, userKey, loader, p, read))
     }
     if (probe) {
       probe.tier = o.tier
@@ -170,13 +169,15 @@ export class ReadPipeline {
     return s.out(o.entry.value)
   }
 
+  /** The load of one key (its source built here: an L2 hit needs none). */
   #startOne(
     k: string,
     userKey: string,
-    source: Source,
+    loader: Loader<unknown>,
     p: CallPolicy,
     read: L2Answer[] | undefined,
   ): Promise<Outcome> {
+    const source: Source = { kind: 'one', loader }
     return (this.start([k], [userKey], source, p, undefined, read).flights[0] as Flight).result
   }
 

@@ -49,6 +49,8 @@ export class TickBatch<I, O> {
     const count = items.length
     return from === 0
       ? batch.done.then((out) => (out.length === count ? out : out.slice(0, count)))
-      : batch.done.then((out) => out.slice(from, from + count))
+      : count === 1
+        ? batch.done.then((out) => [out[from] as O])
+        : batch.done.then((out) => out.slice(from, from + count))
   }
 }
