@@ -307,6 +307,19 @@ describe('batched leased reads', () => {
     await own.stop()
   })
 
+  it('after SCRIPT FLUSH (a restart loses scripts) batched reads still lease and fill', async () => {
+    const c = createCache({ prefix: `${run}-bflush`, l2: redisL2({ redis: redis.url }) })
+    await c.ready()
+    await Promise.all(['x', 'y'].map((k) => c.getOrSet(k, () => `v-${k}`))) // scripts cached
+    await raw.script('FLUSH')
+    const got = await Promise.all(['p', 'q', 'x'].map((k) => c.getOrSet(k, () => `v-${k}`)))
+    expect(got).toEqual(['v-p', 'v-q', 'v-x'])
+    expect(c.stats().l2.errors).toBe(0)
+    // The fills went through the leases the flushed-then-reloaded script took.
+    expect(await raw.exists(`{${run}-bflush::p}`, `{${run}-bflush::q}`)).toBe(2)
+    await c.close()
+  })
+
   it("a write during a batched load revokes that key's lease: the old value is never filled", async () => {
     const writer = createCache({ prefix: `${run}-brace`, l2: redisL2({ redis: redis.url }) })
     const reader = createCache({ prefix: `${run}-brace`, l2: redisL2({ redis: redis.url }) })
