@@ -506,7 +506,7 @@ export class RedisL2 implements L2Driver {
   /**
    * One slot's leased read, one round trip. One key: the read script (its value passes
    * through Lua once, cheaper than a second command). More: the lease script for the
-   * missing ones, then a plain MGET, pipelined in that order. Values through Lua cost
+   * missing ones, then a plain MGET, written back to back in that order. Values through Lua cost
    * Redis ~1 µs each: 64 hits took 88–114 µs as one script against ~8 µs for MGET plus
    * one EXISTS. A value that appears between the two reads is a hit (its lease unused);
    * one that vanishes between them is a miss without a token, which core never writes
@@ -526,20 +526,14 @@ export class RedisL2 implements L2Driver {
       return [value !== undefined ? { value } : { value, token: r[1]?.toString() }]
     }
     const keys = group.map((g) => g.key)
-    const results =
-      (await c
-        .pipeline()
-        .evalsha(LEASE_MISSING.sha, keys.length, ...keys, ...args)
-        .mgetBuffer(...keys)
-        .exec()) ?? []
-    const [leased, read] = results as [[Error | null, unknown], [Error | null, unknown]]
-    if (read[0]) throw read[0]
-    let tokens = leased[1] as (string | null)[]
-    if (leased[0]) {
-      if (!leased[0].message.includes('NOSCRIPT')) throw leased[0]
-      tokens = (await this.#evalsha(c, LEASE_MISSING, keys, args)) as (string | null)[]
-    }
-    const values = read[1] as (Buffer | null)[]
+    // Two commands written back to back on one connection run in that order; without
+    // ioredis' Pipeline object (64 hits in flight: ~230 000 against ~290 000 ops/s). The
+    // script's NOSCRIPT retry (after a restart) lands after the MGET: a value filled in
+    // between is then a miss without a token, a failed read for core, once.
+    const [tokens, values] = (await Promise.all([
+      this.#evalsha(c, LEASE_MISSING, keys, args),
+      c.mgetBuffer(...keys),
+    ])) as [(string | Buffer | null)[], (Buffer | null)[]]
     return group.map((_, j): L2ReadResult => {
       const value = toBytes(values[j])
       return value !== undefined ? { value } : { value, token: tokens[j]?.toString() }
