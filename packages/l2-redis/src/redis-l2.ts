@@ -40,6 +40,8 @@ import {
 } from './scripts.js'
 
 type Client = Redis | Cluster
+/** One Redis command: its name, then its arguments. */
+type Cmd = [string, ...(string | Buffer | number)[]]
 
 /**
  * ioredis generates `evalshaBuffer`/`evalBuffer` at runtime but does not type them. They
@@ -587,9 +589,9 @@ export class RedisL2 implements L2Driver {
   }
 
   /**
-   * Revokes leases, then writes; one pipeline (per slot on Cluster). The order makes it
-   * safe without a script: a fill before the revoke is overwritten by the SET, a fill
-   * after it finds its lease gone.
+   * Revokes leases, then writes, in that order on one connection (per slot on Cluster).
+   * The order makes it safe without a script: a fill before the revoke is overwritten by
+   * the SET, a fill after it finds its lease gone.
    */
   setMany(items: readonly L2SetItem[]): Promise<void> {
     if (items.length === 0) return Promise.resolve()
@@ -601,21 +603,16 @@ export class RedisL2 implements L2Driver {
     }))
     return this.#run('SET', async (c) => {
       await Promise.all(
-        this.#bySlot(keyed).map(async (group) => {
-          const p = c.pipeline()
+        this.#bySlot(keyed).map((group) => {
+          const cmds: Cmd[] = []
           for (const i of group) {
-            p.unlink(`${i.key}:lease`)
-            if (i.ttlMs > 0)
-              p.set(
-                i.key,
-                Buffer.from(i.value.buffer, i.value.byteOffset, i.value.length),
-                'PX',
-                Math.max(1, Math.ceil(i.ttlMs)),
-              )
-            else p.unlink(i.key)
+            cmds.push(['unlink', `${i.key}:lease`])
+            if (i.ttlMs > 0) {
+              const bytes = Buffer.from(i.value.buffer, i.value.byteOffset, i.value.length)
+              cmds.push(['set', i.key, bytes, 'PX', Math.max(1, Math.ceil(i.ttlMs))])
+            } else cmds.push(['unlink', i.key])
           }
-          const results = (await p.exec()) ?? []
-          for (const [err] of results) if (err) throw err
+          return this.#inOrder(c, cmds)
         }),
       )
     })
@@ -627,22 +624,33 @@ export class RedisL2 implements L2Driver {
     return this.#run('UNLINK', async (c) => {
       const counts = await Promise.all(
         this.#bySlot(keyed).map(async (group) => {
-          const p = c.pipeline()
-          for (const { key } of group) {
-            p.unlink(`${key}:lease`)
-            p.unlink(key)
-          }
-          const results = (await p.exec()) ?? []
+          const cmds: Cmd[] = []
+          for (const { key } of group) cmds.push(['unlink', `${key}:lease`], ['unlink', key])
+          const results = await this.#inOrder(c, cmds)
           let n = 0
-          results.forEach(([err, r], i) => {
-            if (err) throw err
-            if (i % 2 === 1) n += Number(r)
-          })
+          for (let i = 1; i < results.length; i += 2) n += Number(results[i])
           return n
         }),
       )
       return counts.reduce((a, b) => a + b, 0)
     })
+  }
+
+  /**
+   * `cmds` in order on one connection, one round trip; rejects with the first failure.
+   * A standalone server gets them written back to back (no ioredis Pipeline object: a
+   * lone set measured 22 µs against 30); Cluster gets one pipeline per slot, which
+   * ioredis retries whole when the slot moves, so the order survives a resharding.
+   */
+  async #inOrder(c: Client, cmds: Cmd[]): Promise<unknown[]> {
+    if (this.#isCluster) {
+      const results = (await c.pipeline(cmds).exec()) ?? []
+      return results.map(([err, r]) => {
+        if (err) throw err
+        return r
+      })
+    }
+    return Promise.all(cmds.map(([name, ...args]) => (c as Redis).call(name, ...args)))
   }
 
   /** SCAN + UNLINK on every primary; touches only keys under the prefix. Not bounded by commandTimeout per se: each round trip is. */
