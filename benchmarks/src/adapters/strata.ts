@@ -2,6 +2,7 @@ import { createCache } from '@strata/core'
 import { memoryL1 } from '@strata/l1-memory'
 import { redisL2 } from '@strata/l2-redis'
 import { redisPubSubBus } from '@strata/bus-redis-pubsub'
+import { Redis } from 'ioredis'
 import type { AdapterFactory } from './types.js'
 
 /** Strata with its default L1 admission, or with `admission: 'tinylfu'` (hit-ratio). */
@@ -12,6 +13,18 @@ async function build(
   { mode, redisUrl, prefix, maxEntries }: Parameters<AdapterFactory>[0],
   admission: 'lru' | 'tinylfu',
 ): ReturnType<AdapterFactory> {
+  // Clients from this package's ioredis, the one the raw baselines and layered-loader use:
+  // every contender on the same client version (left to itself, Strata would resolve the
+  // ioredis 6 its packages develop against, whose reply decoder parses a 128-value MGET
+  // ~40% slower than 5.11 here; see docs/benchmarks-notes.md).
+  const clients: Redis[] = []
+  const client = () => {
+    const c = new Redis(redisUrl, {
+      enableAutoPipelining: process.env['STRATA_AUTOPIPELINE'] === '1',
+    })
+    clients.push(c)
+    return c
+  }
   const cache = createCache({
     prefix,
     ttl: '1h',
@@ -19,14 +32,10 @@ async function build(
     ...(mode !== 'l2' ? { l1: memoryL1({ maxEntries: maxEntries ?? 100_000, admission }) } : {}),
     ...(mode !== 'l1'
       ? {
-          l2: redisL2({
-            redis: redisUrl,
-            commandTimeout: 5_000,
-            autoPipelining: process.env['STRATA_AUTOPIPELINE'] === '1',
-          }),
+          l2: redisL2({ redis: client(), commandTimeout: 5_000 }),
         }
       : {}),
-    ...(mode === 'tiered' ? { bus: redisPubSubBus({ redis: redisUrl }) } : {}),
+    ...(mode === 'tiered' ? { bus: redisPubSubBus({ redis: client() }) } : {}),
   })
   await cache.ready()
   return {
@@ -38,6 +47,9 @@ async function build(
     delete: (k) => cache.delete(k),
     getMany: (keys) => cache.getMany(keys),
     ready: () => cache.ready(),
-    close: () => cache.close(),
+    close: async () => {
+      await cache.close()
+      for (const c of clients) c.disconnect()
+    },
   }
 }
