@@ -136,10 +136,8 @@ export class ReadPipeline {
     if (joined) o = await joined
     else if (!this.#l2 || p.forceFresh) o = await this.#startOne(k, userKey, loader, p, undefined)
     else {
-      // The guard orders this read's L1 fill against invalidations (none without L1); a
-      // miss's flight begins its own.
-      const l1 = this.#l1 !== undefined
-      const start = l1 ? s.guard.begin(k) : 0
+      // This read's L1 fill is guarded; a miss's flight begins its own guard.
+      const start = this.steps.beginFillGuard(k)
       let read: L2Answer[]
       try {
         read = await this.#l2.read([k], true)
@@ -148,25 +146,25 @@ export class ReadPipeline {
           // The hit: no outcome object, no further hop unless a test hook runs.
           const hooked = this.steps.l2Hit(k, e, start, p)
           if (hooked) await hooked
-          if (probe) {
-            probe.tier = 'l2'
-            probe.hit = true
-            probe.stale = false
-          }
-          return s.out(e.value)
+          return this.#answer(e, 'l2', false, probe)
         }
       } finally {
-        if (l1) s.guard.end(k)
+        this.steps.endFillGuard(k)
       }
       // Someone may have started the load while we read: join it (leases are shared).
       o = await (this.#join(k, p, probe) ?? this.#startOne(k, userKey, loader, p, read))
     }
+    return this.#answer(o.entry, o.tier, o.stale, probe)
+  }
+
+  /** What a `getOrSet` caller gets, its probe told where it came from. */
+  #answer(entry: Entry, tier: Outcome['tier'], stale: boolean, probe: Probe | undefined): unknown {
     if (probe) {
-      probe.tier = o.tier
-      probe.hit = o.tier === 'l2'
-      probe.stale = o.stale
+      probe.tier = tier
+      probe.hit = tier === 'l2'
+      probe.stale = stale
     }
-    return s.out(o.entry.value)
+    return this.#s.out(entry.value)
   }
 
   /** The load of one key (its source built here: an L2 hit needs none). */

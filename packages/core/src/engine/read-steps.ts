@@ -56,6 +56,19 @@ export class ReadSteps {
       s.events.emit('hit', { key: s.keys.fullOf(key), tier: 'l2', stale: false })
   }
 
+  /**
+   * Begins the guard that orders a read's L1 fill against invalidations; returns its
+   * epoch. Without an L1 there is nothing to order: no record, epoch 0. Pair with
+   * `endFillGuard`.
+   */
+  beginFillGuard(key: string): number {
+    return this.#l1 ? this.#s.guard.begin(key) : 0
+  }
+
+  endFillGuard(key: string): void {
+    if (this.#l1) this.#s.guard.end(key)
+  }
+
   miss(key: string): void {
     const s = this.#s
     if (this.#l2) s.counters.l2Misses++
@@ -82,7 +95,6 @@ export class ReadSteps {
     probe?: Probe,
     allowStale = false,
   ): Promise<unknown> {
-    const s = this.#s
     const l2 = this.#l2
     const missing = idx.map((i) => keys[i] as string)
     const first = () => out[idx[0] as number]
@@ -90,11 +102,9 @@ export class ReadSteps {
       missing.forEach((k, j) => this.#staleOrMiss(k, undefined, idx[j] as number, out, allowStale))
       return Promise.resolve(first())
     }
-    // The guard orders L1 fills against invalidations; without L1 there is nothing to guard.
-    const l1 = this.#l1
-    const starts = l1 ? missing.map((k) => s.guard.begin(k)) : NO_STARTS
+    const starts = missing.map((k) => this.beginFillGuard(k))
     const end = () => {
-      if (l1) for (const k of missing) s.guard.end(k)
+      for (const k of missing) this.endFillGuard(k)
     }
     const failed = (err: unknown) => {
       end()
@@ -141,7 +151,7 @@ export class ReadSteps {
         this.#staleOrMiss(k, e, idx[j] as number, out, allowStale)
         continue
       }
-      const hooked = this.l2Hit(k, e, starts[j] ?? 0, undefined)
+      const hooked = this.l2Hit(k, e, starts[j] as number, undefined)
       out[idx[j] as number] = s.out(e.value)
       if (probe) {
         probe.tier = 'l2'
@@ -187,8 +197,6 @@ export class ReadSteps {
     return out
   }
 }
-
-const NO_STARTS: readonly number[] = []
 
 /** Fresh enough to serve. */
 export function servable(e: Entry | undefined, now: number): e is Entry {
