@@ -1,5 +1,6 @@
-import { Packr, Unpackr } from 'msgpackr'
+import { Packr } from 'msgpackr'
 import type { BusMessage, BusOp } from '@strata/core'
+import { readMsgpack } from './msgpack-reader.js'
 
 /**
  * The wire format, defined once.
@@ -38,7 +39,6 @@ const NAMES = new Map<number, BusOp>(
 )
 
 const packr = new Packr({ useRecords: false })
-const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true })
 
 export function channelName(prefix: string): string {
   return `strata:v${WIRE_VERSION}:${prefix}`
@@ -85,9 +85,13 @@ export function decodeMessage(bytes: Uint8Array): WireMessage {
     throw new Error('[bus-redis-pubsub] bad message size')
   if (bytes[0] !== WIRE_VERSION)
     throw new Error(`[bus-redis-pubsub] unknown wire version ${String(bytes[0])}`)
-  const body: unknown = unpackr.unpack(
-    Buffer.from(bytes.buffer, bytes.byteOffset + 1, bytes.length - 1),
-  )
+  let body: unknown
+  try {
+    // Written by msgpackr (above); read by a small reader of the types a message holds.
+    body = readMsgpack(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length), 1, 2)
+  } catch (err) {
+    throw new Error(`[bus-redis-pubsub] bad message body: ${(err as Error).message}`)
+  }
   if (!Array.isArray(body) || body.length !== 8)
     throw new Error('[bus-redis-pubsub] bad message body')
   const [op, source, seq, ts, keys, tags, prefixes, trace] = body as unknown[]
