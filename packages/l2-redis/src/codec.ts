@@ -1,4 +1,4 @@
-import { Packr, Unpackr } from 'msgpackr'
+import { Packr, RESERVE_START_SPACE, Unpackr } from 'msgpackr'
 import {
   assertPlainData,
   createJsonCodec,
@@ -35,6 +35,11 @@ export interface MsgpackCodecOptions {
   maxBytes?: number
 }
 
+/**
+ * The bytes `encode` returns are a view into msgpackr's shared write buffer (no copy per
+ * entry): hand them to Redis as Strata does, or copy them (`slice()`) before keeping them
+ * for long, or each one kept holds its whole 8 KB buffer in memory.
+ */
 export function msgpackCodec(opts: MsgpackCodecOptions = {}): Codec {
   const maxBytes = opts.maxBytes ?? 64 * 1024 * 1024
   const json = createJsonCodec({ maxBytes })
@@ -42,10 +47,10 @@ export function msgpackCodec(opts: MsgpackCodecOptions = {}): Codec {
     name: 'msgpack',
     encode(entry: Entry): Uint8Array {
       assertPlainData(entry.value, RULES)
-      const body = packr.pack(envelope(entry))
-      const out = new Uint8Array(body.length + 1)
+      // One byte reserved in front for the format: no copy of the packed bytes (a copy
+      // is a fresh off-heap buffer per entry, which the miss path pays for in GC).
+      const out = packr.pack(envelope(entry), RESERVE_START_SPACE | 1)
       out[0] = MSGPACK_V1
-      out.set(body, 1)
       return out
     },
     decode(bytes: Uint8Array): Entry {

@@ -48,6 +48,17 @@ describe('msgpack codec', () => {
     expect(msgpackCodec().decode(bytes).value).toEqual({ id: 1 })
   })
 
+  it('entries encoded one after another never share bytes (each keeps its own format byte and body)', () => {
+    // encode returns views into msgpackr's write buffer: later encodes must not overwrite earlier ones.
+    const encoded = Array.from({ length: 500 }, (_, i) =>
+      codec.encode({ ...base, value: { i, pad: 'p'.repeat(i % 97) } }),
+    )
+    encoded.forEach((bytes, i) => {
+      expect(bytes[0]).toBe(MSGPACK_V1)
+      expect(codec.decode(bytes).value).toEqual({ i, pad: 'p'.repeat(i % 97) })
+    })
+  })
+
   it('rejects hostile payloads: random bytes, RegExp/Error extensions, a 2 GB bin32 header, wrong shapes', () => {
     const p = new Packr({ moreTypes: true })
     const wrap = (body: Uint8Array) => Uint8Array.from([MSGPACK_V1, ...body])
