@@ -84,16 +84,21 @@ export interface Measured {
 /**
  * Runs every contender `rounds` times, rotating the order each round so that no
  * contender always runs first (JIT warm-up, GC debt and CPU frequency spread evenly).
+ * `warmup` rounds run first, the same way, and are not recorded.
  */
 export async function interleave<T = number>(
   contenders: string[],
   rounds: number,
   run: (contender: string, round: number) => Promise<T>,
+  warmup = 0,
 ): Promise<Map<string, T[]>> {
   const out = new Map<string, T[]>(contenders.map((c) => [c, []]))
-  for (let r = 0; r < rounds; r++) {
+  for (let r = 0; r < warmup + rounds; r++) {
     const order = contenders.map((_, i) => contenders[(i + r) % contenders.length] as string)
-    for (const c of order) out.get(c)?.push(await run(c, r))
+    for (const c of order) {
+      const result = await run(c, r)
+      if (r >= warmup) out.get(c)?.push(result)
+    }
   }
   return out
 }

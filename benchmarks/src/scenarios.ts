@@ -346,19 +346,27 @@ export async function l2Hit(ctx: Context): Promise<ScenarioResult> {
 
 export async function missLoad(ctx: Context): Promise<ScenarioResult> {
   const rounds = ctx.quick ? 5 : 11
+  // A round lasts ~40 ms: without warm-up rounds, a third of the medians' rounds measured
+  // how fast each contender's code got compiled (rates climbed 3-4x over the first five).
+  const warmup = ctx.quick ? 1 : 4
   const n = 1_000
   const names = ['raw:tiered', 'strata:tiered', 'layered-loader:tiered', 'bentocache:tiered']
   const pfx = new Map(names.map((x) => [x, prefix('miss')]))
   let seq = 0
-  const res = await interleave(names, rounds, async (name) => {
-    const [id, mode] = name.split(':') as [string, Mode]
-    const a = await adapterFor(id, mode, ctx.redisUrl, pfx.get(name) as string)
-    const batch = seq++
-    const load = () => sleep(1).then(() => sampleObject(batch))
-    const t = performance.now()
-    await Promise.all(Array.from({ length: n }, (_, i) => a.getOrSet(`m${batch}:${i}`, load)))
-    return (n * 1000) / (performance.now() - t)
-  })
+  const res = await interleave(
+    names,
+    rounds,
+    async (name) => {
+      const [id, mode] = name.split(':') as [string, Mode]
+      const a = await adapterFor(id, mode, ctx.redisUrl, pfx.get(name) as string)
+      const batch = seq++
+      const load = () => sleep(1).then(() => sampleObject(batch))
+      const t = performance.now()
+      await Promise.all(Array.from({ length: n }, (_, i) => a.getOrSet(`m${batch}:${i}`, load)))
+      return (n * 1000) / (performance.now() - t)
+    },
+    warmup,
+  )
   const base = median(res.get('raw:tiered') ?? [])
   const rows: Row[] = names.map((x) => ({
     contender: x === 'raw:tiered' ? 'hand-written lru-cache + ioredis getOrSet' : x,
@@ -371,7 +379,7 @@ export async function missLoad(ctx: Context): Promise<ScenarioResult> {
   return {
     scenario: 'miss-load',
     title: 'Miss and load: 1 000 concurrent getOrSet of distinct cold keys, 1 ms loader',
-    method: `L1+L2+bus configurations; each round 1 000 distinct new keys at once; ops/s = 1 000 / wall time; ${rounds} interleaved rounds, medians`,
+    method: `L1+L2+bus configurations; each round 1 000 distinct new keys at once; ops/s = 1 000 / wall time; ${warmup} unrecorded warm-up rounds, then ${rounds} interleaved rounds, medians`,
     isolation: 'all in the main process',
     columns: ['ops/s', '÷ hand-written'],
     rows,
