@@ -55,15 +55,7 @@ export function setup(
   }
 }
 
-export function deferred<T>() {
-  let resolve!: (v: T) => void
-  let reject!: (e: unknown) => void
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res
-    reject = rej
-  })
-  return { promise, resolve, reject }
-}
+export { deferred } from '@strata/testing'
 
 /** Lets queued promise callbacks and microtask-delivered bus messages run. */
 export async function settle(): Promise<void> {

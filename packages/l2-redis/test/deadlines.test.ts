@@ -1,17 +1,10 @@
 import { errors } from '@strata/core'
+import { deferred } from '@strata/testing'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { Deadlines } from '../src/deadlines.js'
 
 /** A command whose answer the test controls. */
-function command<T>() {
-  let resolve!: (v: T) => void
-  let reject!: (e: unknown) => void
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res
-    reject = rej
-  })
-  return { promise, resolve, reject }
-}
+const command = deferred
 
 describe('command deadlines', () => {
   beforeEach(() => {
