@@ -24,46 +24,28 @@ function read(b: Buffer, r: { pos: number }, depth: number): unknown {
   if (t >= 0xe0) return t - 0x100
   if (t >= 0xa0 && t <= 0xbf) return str(b, r, t & 0x1f)
   if (t >= 0x90 && t <= 0x9f) return array(b, r, t & 0x0f, depth)
-  switch (t) {
-    case 0xc0:
-      return null
-    case 0xc2:
-      return false
-    case 0xc3:
-      return true
-    case 0xca:
-      return b.readFloatBE(take(b, r, 4))
-    case 0xcb:
-      return b.readDoubleBE(take(b, r, 8))
-    case 0xcc:
-      return b.readUInt8(take(b, r, 1))
-    case 0xcd:
-      return b.readUInt16BE(take(b, r, 2))
-    case 0xce:
-      return b.readUInt32BE(take(b, r, 4))
-    case 0xcf:
-      return Number(b.readBigUInt64BE(take(b, r, 8)))
-    case 0xd0:
-      return b.readInt8(take(b, r, 1))
-    case 0xd1:
-      return b.readInt16BE(take(b, r, 2))
-    case 0xd2:
-      return b.readInt32BE(take(b, r, 4))
-    case 0xd3:
-      return Number(b.readBigInt64BE(take(b, r, 8)))
-    case 0xd9:
-      return str(b, r, b.readUInt8(take(b, r, 1)))
-    case 0xda:
-      return str(b, r, b.readUInt16BE(take(b, r, 2)))
-    case 0xdb:
-      return str(b, r, b.readUInt32BE(take(b, r, 4)))
-    case 0xdc:
-      return array(b, r, b.readUInt16BE(take(b, r, 2)), depth)
-    case 0xdd:
-      return array(b, r, b.readUInt32BE(take(b, r, 4)), depth)
-    default:
-      throw new Error(`unsupported msgpack type 0x${t.toString(16)}`)
+  if (t === 0xc0) return null
+  if (t === 0xc2) return false
+  if (t === 0xc3) return true
+  if (t === 0xca) return b.readFloatBE(take(b, r, 4))
+  if (t === 0xcb) return b.readDoubleBE(take(b, r, 8))
+  // uint 8/16/32 (0xcc–0xce), int 8/16/32 (0xd0–0xd2): widths 1, 2, 4.
+  if (t >= 0xcc && t <= 0xce) return uint(b, r, 1 << (t - 0xcc))
+  if (t >= 0xd0 && t <= 0xd2) {
+    const w = 1 << (t - 0xd0)
+    return b.readIntBE(take(b, r, w), w)
   }
+  if (t === 0xcf) return Number(b.readBigUInt64BE(take(b, r, 8)))
+  if (t === 0xd3) return Number(b.readBigInt64BE(take(b, r, 8)))
+  // str 8/16/32 (0xd9–0xdb), array 16/32 (0xdc, 0xdd): the length comes first.
+  if (t >= 0xd9 && t <= 0xdb) return str(b, r, uint(b, r, 1 << (t - 0xd9)))
+  if (t === 0xdc || t === 0xdd) return array(b, r, uint(b, r, t === 0xdc ? 2 : 4), depth)
+  throw new Error(`unsupported msgpack type 0x${t.toString(16)}`)
+}
+
+/** An unsigned big-endian integer of `w` bytes (1, 2 or 4). */
+function uint(b: Buffer, r: { pos: number }, w: number): number {
+  return b.readUIntBE(take(b, r, w), w)
 }
 
 /** Reserves `n` bytes and returns where they start. */
