@@ -25,22 +25,16 @@ local function lease(k, t, ms)
 end`
 
 /**
- * KEYS: value1, lease1, value2, lease2, … (one slot); ARGV[1] token prefix, ARGV[2] lease ttl ms.
- * Reads every value; a hit is a pure read. A miss takes the key's lease: the live token
- * if one exists (concurrent missers share it), else a new one (`<prefix><i>`). Returns
- * a flat array: value1, token1, value2, token2, … (nil where absent).
+ * KEYS[1]: a value key; ARGV[1] token prefix, ARGV[2] lease ttl ms. The read of one key:
+ * a hit is a pure read; a miss takes the key's lease (`<value key>:lease`, same slot):
+ * the live token if one exists (concurrent missers share it), else a new one
+ * (`<prefix>1`). Returns { value, token } (nil where absent).
  */
-export const GET_MANY_WITH_LEASE = script(`
+export const GET_WITH_LEASE = script(`
 ${TAKE_LEASE}
-local out = {}
-for i = 1, #KEYS, 2 do
-  local v = redis.call('GET', KEYS[i])
-  local t = false
-  if not v then t = lease(KEYS[i + 1], ARGV[1] .. ((i + 1) / 2), ARGV[2]) end
-  out[i] = v
-  out[i + 1] = t
-end
-return out
+local v = redis.call('GET', KEYS[1])
+if v then return { v, false } end
+return { false, lease(KEYS[1] .. ':lease', ARGV[1] .. 1, ARGV[2]) }
 `)
 
 /**
@@ -70,13 +64,14 @@ return out
 `)
 
 /**
- * KEYS: lease1, lease2, … (one slot); ARGV[1] token prefix, ARGV[2] lease ttl ms. Takes or
- * joins each key's lease whatever the value holds (core found bytes it cannot serve).
+ * KEYS: value1, value2, … (one slot); ARGV[1] token prefix, ARGV[2] lease ttl ms. Takes
+ * or joins each key's lease (`<value key>:lease`) whatever the value holds (core found
+ * bytes it cannot serve).
  */
 export const LEASE_MANY = script(`
 ${TAKE_LEASE}
 local out = {}
-for i = 1, #KEYS do out[i] = lease(KEYS[i], ARGV[1] .. i, ARGV[2]) end
+for i = 1, #KEYS do out[i] = lease(KEYS[i] .. ':lease', ARGV[1] .. i, ARGV[2]) end
 return out
 `)
 
