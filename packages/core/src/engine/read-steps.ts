@@ -147,7 +147,7 @@ export class ReadSteps {
     for (let j = from; j < missing.length; j++) {
       const k = missing[j] as string
       const e = (found[j] as L2Answer).entry
-      if (!e || e.freshUntil <= now) {
+      if (!servable(e, now)) {
         this.#staleOrMiss(k, e, idx[j] as number, out, allowStale)
         continue
       }
