@@ -41,6 +41,7 @@ async function user(name: string, rules: string[]): Promise<string> {
 /** The rules docs/operations.md gives for a Strata user (L2 + bus). */
 const LEAST = [
   '+get',
+  '+getrange',
   '+set',
   '+mget',
   '+exists',
@@ -93,18 +94,20 @@ describe('least-privilege Redis users', () => {
   })
 
   it('a user missing a command the scripts run: an error event, stats().l2.probeError and a rejected ready()', async () => {
-    const url = await user(
-      'strata-nopexpire',
-      LEAST.filter((r) => r !== '+pexpire'),
-    )
-    const c = createCache({ prefix: 'acl2', l1: memoryL1(), l2: redisL2({ redis: url }) })
-    const seen: string[] = []
-    c.on('error', (e) => seen.push(e.error.code))
-    await expect(c.ready()).rejects.toMatchObject({ code: errors.E_NO_PERMISSION })
-    expect(seen).toContain(errors.E_NO_PERMISSION)
-    expect(c.stats().l2.probeError).toMatch(/PEXPIRE/)
-    expect(c.stats().l2.probeError).toMatch(/can't run/)
-    await c.close()
+    for (const command of ['pexpire', 'getrange']) {
+      const url = await user(
+        `strata-no${command}`,
+        LEAST.filter((r) => r !== `+${command}`),
+      )
+      const c = createCache({ prefix: 'acl2', l1: memoryL1(), l2: redisL2({ redis: url }) })
+      const seen: string[] = []
+      c.on('error', (e) => seen.push(e.error.code))
+      await expect(c.ready()).rejects.toMatchObject({ code: errors.E_NO_PERMISSION })
+      expect(seen).toContain(errors.E_NO_PERMISSION)
+      expect(c.stats().l2.probeError).toMatch(new RegExp(command.toUpperCase()))
+      expect(c.stats().l2.probeError).toMatch(/can't run/)
+      await c.close()
+    }
   })
 
   it('a user without channel rights or INFO: the bus never reports connected, L1 stays clamped, ready() rejects', async () => {

@@ -34,6 +34,7 @@ import {
   GET_WITH_LEASE,
   LEASE_MANY,
   LEASE_MISSING,
+  PLACEHOLDER,
   REPLACE_MANY_WITH_LEASE,
   RELEASE_LOCK,
   TAG_VERSIONS,
@@ -108,8 +109,25 @@ function globEscape(s: string): string {
   return s.replace(/[*?[\]\\]/g, (c) => `\\${c}`)
 }
 
+/** Whether a value key holds a loading miss's placeholder (`PLACEHOLDER` + its token). */
+function isPlaceholder(b: Buffer): boolean {
+  return b[0] === 0 && b.toString('latin1', 0, PLACEHOLDER.length) === PLACEHOLDER
+}
+
+/** A value key's bytes; a placeholder reads as absent. */
 function toBytes(b: Buffer | null | undefined): Uint8Array | undefined {
-  return b === null || b === undefined ? undefined : b
+  return b === null || b === undefined || isPlaceholder(b) ? undefined : b
+}
+
+/** One key of a leased read: its value, or a miss with the placeholder it found or left as its token. */
+function leased(
+  b: Buffer | null | undefined,
+  token: Buffer | string | null | false | undefined,
+): L2ReadResult {
+  if (b !== null && b !== undefined) {
+    return isPlaceholder(b) ? { value: undefined, token: b.toString() } : { value: b }
+  }
+  return { value: undefined, token: token ? token.toString() : undefined }
 }
 
 /**
@@ -422,37 +440,27 @@ export class RedisL2 implements L2Driver {
    * through Lua once, cheaper than a second command). More: the lease script for the
    * missing ones, then a plain MGET, written back to back in that order. Values through Lua cost
    * Redis ~1 µs each: 64 hits took 88–114 µs as one script against ~8 µs for MGET plus
-   * one EXISTS. A value that appears between the two reads is a hit (its lease unused);
-   * one that vanishes between them is a miss without a token, which core never writes
-   * to L2 (as for a failed read).
+   * one EXISTS. A miss's token is the placeholder in its value key (its own or another
+   * misser's). A value that appears between the two reads is a hit (its placeholder was
+   * overwritten); one that vanishes between them is a miss without a token, which core
+   * never writes to L2 (as for a failed read).
    */
   async #leasedRead(c: Client, group: readonly { key: string }[]): Promise<L2ReadResult[]> {
     const args = [`${nextToken()}:`, this.#leaseTtl]
-    let values: (Buffer | null)[]
-    let tokens: (string | Buffer | null | false)[]
     if (group.length === 1) {
       const key = (group[0] as { key: string }).key
-      const [value, token] = (await this.#evalsha(c, GET_WITH_LEASE, [key], args)) as [
-        Buffer | null,
-        Buffer | null,
-      ]
-      values = [value]
-      tokens = [token]
-    } else {
-      const keys = group.map((g) => g.key)
-      // Two commands written back to back on one connection run in that order; without
-      // ioredis' Pipeline object (64 hits in flight: ~230 000 against ~290 000 ops/s). The
-      // script's NOSCRIPT retry (after a restart) lands after the MGET: a value filled in
-      // between is then a miss without a token, a failed read for core, once.
-      ;[tokens, values] = (await Promise.all([
-        this.#evalsha(c, LEASE_MISSING, keys, args),
-        c.mgetBuffer(...keys),
-      ])) as [(string | Buffer | null)[], (Buffer | null)[]]
+      return [leased((await this.#evalsha(c, GET_WITH_LEASE, [key], args)) as Buffer, undefined)]
     }
-    return group.map((_, j): L2ReadResult => {
-      const value = toBytes(values[j])
-      return value !== undefined ? { value } : { value, token: tokens[j]?.toString() }
-    })
+    const keys = group.map((g) => g.key)
+    // Two commands written back to back on one connection run in that order; without
+    // ioredis' Pipeline object (64 hits in flight: ~230 000 against ~290 000 ops/s). The
+    // script's NOSCRIPT retry (after a restart) lands after the MGET: the placeholders it
+    // leaves then come back as its answer instead of in the MGET.
+    const [tokens, values] = (await Promise.all([
+      this.#evalsha(c, LEASE_MISSING, keys, args),
+      c.mgetBuffer(...keys),
+    ])) as [(Buffer | null)[], (Buffer | null)[]]
+    return group.map((_, j) => leased(values[j], tokens[j]))
   }
 
   #leaseMany(keys: readonly string[]): Promise<string[]> {
@@ -479,7 +487,7 @@ export class RedisL2 implements L2Driver {
       ttlMs: item.ttlMs,
     }))
     return this.#perSlot(keyed, 'fill', async (c, group) => {
-      const args: (string | Buffer | number)[] = []
+      const args: (string | Buffer | number)[] = [this.#leaseTtl]
       for (const g of group) {
         args.push(
           g.token,
@@ -673,6 +681,17 @@ export class RedisL2 implements L2Driver {
           this.#run('GET+lease', (c) =>
             this.#leasedRead(c, [{ key: RedisL2.valueKey(key) }, { key: RedisL2.valueKey(key) }]),
           ),
+      ],
+      [
+        'GETRANGE, GET, SET (lease of bytes already there, its fill)',
+        async () => {
+          const [token] = await this.#leaseMany([key])
+          const value = new Uint8Array([0])
+          await this.#fillMany(
+            [{ key, token: token as string, value, ttlMs: 1_000 }],
+            FILL_MANY_WITH_LEASE,
+          )
+        },
       ],
       ['SET PX, UNLINK (writes)', () => this.set(key, new Uint8Array([0]), 1_000)],
       ['MGET', () => this.getMany([key, key])],

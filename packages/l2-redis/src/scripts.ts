@@ -25,37 +25,45 @@ local function lease(k, t, ms)
 end`
 
 /**
+ * What a miss leaves in an empty value key while it loads (a placeholder, PX `leaseTtl`):
+ * these bytes, then the load's token. No codec writes a leading zero byte, and the driver
+ * answers a placeholder as a miss carrying it as the token (its loader's lease).
+ */
+export const PLACEHOLDER = '\u0000strata:lease:'
+const PLACEHOLDER_LUA = "'\\0strata:lease:'"
+
+/**
  * KEYS[1]: a value key; ARGV[1] token prefix, ARGV[2] lease ttl ms. The read of one key:
- * a hit is a pure read; a miss takes the key's lease (`<value key>:lease`, same slot):
- * the live token if one exists (concurrent missers share it), else a new one
- * (`<prefix>1`). Returns { value, token } (nil where absent).
+ * a hit is a pure read (one GET); an empty key gets a placeholder holding a new token
+ * (`<placeholder><prefix>1`). Returns what the key holds then: the value, another
+ * misser's placeholder (joined), or the new one.
  */
 export const GET_WITH_LEASE = script(`
-${TAKE_LEASE}
 local v = redis.call('GET', KEYS[1])
-if v then return { v, false } end
-return { false, lease(KEYS[1] .. ':lease', ARGV[1] .. 1, ARGV[2]) }
+if v then return v end
+v = ${PLACEHOLDER_LUA} .. ARGV[1] .. 1
+redis.call('SET', KEYS[1], v, 'PX', ARGV[2])
+return v
 `)
 
 /**
  * KEYS: value1, value2, … (one slot); ARGV[1] token prefix, ARGV[2] lease ttl ms. The
  * lease half of a batched read, sent just before a plain MGET of the same keys (values
  * never pass through Lua: each one in and out of it costs Redis about as much as a
- * whole MGET's share). Takes or joins the lease (`<value key>:lease`, same slot) of every
- * value key that does not exist; returns the tokens in key order (nil where the value
- * exists), or an empty array when every value exists (one EXISTS, no lease bookkeeping:
- * a batch of hits is a pure read). Lease keys are derived here, not passed: half the
- * arguments to build, send and parse for every batch.
+ * whole MGET's share). Puts a placeholder in every value key that does not exist and
+ * returns them in key order (nil where the key exists: the MGET shows its value or the
+ * placeholder another misser left), or an empty array when every key exists (one
+ * EXISTS, nothing written: a batch of hits is a pure read).
  */
 export const LEASE_MISSING = script(`
-${TAKE_LEASE}
 local n = #KEYS
 local present = redis.call('EXISTS', unpack(KEYS))
 if present == n then return {} end
 local out = {}
 for i = 1, n do
   if present == 0 or redis.call('EXISTS', KEYS[i]) == 0 then
-    out[i] = lease(KEYS[i] .. ':lease', ARGV[1] .. i, ARGV[2])
+    out[i] = ${PLACEHOLDER_LUA} .. ARGV[1] .. i
+    redis.call('SET', KEYS[i], out[i], 'PX', ARGV[2])
   else
     out[i] = false
   end
@@ -64,35 +72,67 @@ return out
 `)
 
 /**
- * KEYS: value1, value2, … (one slot); ARGV[1] token prefix, ARGV[2] lease ttl ms. Takes
- * or joins each key's lease (`<value key>:lease`) whatever the value holds (core found
- * bytes it cannot serve).
+ * KEYS: value1, value2, … (one slot); ARGV[1] token prefix, ARGV[2] lease ttl ms. A
+ * token for each key whatever it holds (core found bytes it cannot serve, or replaces a
+ * fresh entry): the placeholder a loading misser left (joined), else the key's lease
+ * (`<value key>:lease`), taken or joined. Only the first bytes of a value are read.
  */
 export const LEASE_MANY = script(`
 ${TAKE_LEASE}
+local p = ${PLACEHOLDER_LUA}
 local out = {}
-for i = 1, #KEYS do out[i] = lease(KEYS[i] .. ':lease', ARGV[1] .. i, ARGV[2]) end
+for i = 1, #KEYS do
+  if redis.call('GETRANGE', KEYS[i], 0, #p - 1) == p then
+    out[i] = redis.call('GET', KEYS[i])
+  else
+    out[i] = lease(KEYS[i] .. ':lease', ARGV[1] .. i, ARGV[2])
+  end
+end
 return out
 `)
 
 /**
- * KEYS: value1, value2, … (one slot); ARGV: token1, bytes1, ttl1, token2, … Writes each
- * value only while its lease (`<value key>:lease`, same slot, derived here rather than
- * passed: half the keys to build and send per fill) still holds the token (no write or
- * delete since the miss). Returns 1/0 per item. `endLease`: the lease ends with the write
- * (`replaceMany`); otherwise it stays for the other missers that share it.
+ * KEYS: value1, value2, … (one slot); ARGV[1] lease ttl ms, then per item: token, bytes,
+ * ttl. Writes each value only while its token holds; returns 1/0 per item.
+ * - A placeholder token (a miss of an empty key): one `SET XX GET` writes over the key
+ *   only if it exists and says what it held. It held this placeholder: stored. It held
+ *   something else (a write, or the fill of another misser that joined the same
+ *   placeholder, got there first): that is put back, under this fill's ttl (a value) or
+ *   the lease ttl (another placeholder), and the fill is refused; its own bytes are never
+ *   seen. Gone (a delete, or the placeholder expired): nothing was written.
+ * - A lease token (the key held bytes): the fill writes while `<value key>:lease` (same
+ *   slot, derived here) still holds the token. `endLease`: the lease ends with the write
+ *   (`replaceMany`); otherwise it stays for the other loads that share it.
  */
 function fillScript(endLease: boolean): Script {
   return script(`
+local p = ${PLACEHOLDER_LUA}
 local out = {}
 for i = 1, #KEYS do
-  local a = (i - 1) * 3
-  local lease = KEYS[i] .. ':lease'
-  if redis.call('GET', lease) == ARGV[a + 1] then
-    redis.call('SET', KEYS[i], ARGV[a + 2], 'PX', ARGV[a + 3])${endLease ? "\n    redis.call('DEL', lease)" : ''}
-    out[i] = 1
+  local a = (i - 1) * 3 + 1
+  local t = ARGV[a + 1]
+  if string.byte(t, 1) == 0 then
+    local old = redis.call('SET', KEYS[i], ARGV[a + 2], 'XX', 'GET', 'PX', ARGV[a + 3])
+    if old == t then
+      out[i] = 1
+    else
+      if old then
+        if string.sub(old, 1, #p) == p then
+          redis.call('SET', KEYS[i], old, 'PX', ARGV[1])
+        else
+          redis.call('SET', KEYS[i], old, 'KEEPTTL')
+        end
+      end
+      out[i] = 0
+    end
   else
-    out[i] = 0
+    local lease = KEYS[i] .. ':lease'
+    if redis.call('GET', lease) == t then
+      redis.call('SET', KEYS[i], ARGV[a + 2], 'PX', ARGV[a + 3])${endLease ? "\n      redis.call('DEL', lease)" : ''}
+      out[i] = 1
+    else
+      out[i] = 0
+    end
   end
 end
 return out
