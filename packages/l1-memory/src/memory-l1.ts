@@ -180,8 +180,16 @@ export class MemoryL1 implements L1Driver {
     const value = stored === null ? NULL : stored
     const ttl = Math.ceil(ttlMs)
     const window = this.#window
-    if (window === undefined || this.#lru.has(key)) {
-      this.#lru.set(key, value, { ttl })
+    // W-TinyLFU: new keys enter the admission window, but only once the main area is full
+    // (counted in entries; a byte bound always goes through the window): until then
+    // nothing is evicted, so admission has nothing to decide, and a hit looks in one area.
+    const main = this.#lru
+    if (
+      window === undefined ||
+      main.has(key) ||
+      (this.#maxBytes === 0 && main.size < this.#mainMax && !window.has(key))
+    ) {
+      main.set(key, value, { ttl })
       return
     }
     if (!window.has(key) && window.size >= this.#windowMax) this.#promoteOldest(window)

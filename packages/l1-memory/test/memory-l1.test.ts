@@ -105,13 +105,16 @@ describe("admission: 'tinylfu'", () => {
   })
 
   it('serves what is in the window or the main area; delete, clear and size cover both', () => {
+    // 200 entries: a window of 2 and a main area of 198, which new keys fill first.
     const l1 = memoryL1({ maxEntries: 200, admission: 'tinylfu' })
-    for (let i = 0; i < 150; i++) l1.set(`k${i}`, i, 60_000)
-    expect(l1.size).toBe(150)
-    expect(l1.get('k149')).toBe(149) // still in the window
-    expect(l1.get('k0')).toBe(0) // promoted to the main area
-    l1.delete('k149')
-    expect(l1.get('k149')).toBeUndefined()
+    for (let i = 0; i < 200; i++) l1.set(`k${i}`, i, 60_000)
+    expect(l1.size).toBe(200)
+    expect(l1.get('k199')).toBe(199) // in the window
+    expect(l1.get('k0')).toBe(0) // in the main area
+    l1.set('k200', 200, 60_000) // the window's oldest (k198) competes with main's LRU entry
+    expect(l1.size).toBeLessThanOrEqual(200)
+    l1.delete('k199')
+    expect(l1.get('k199')).toBeUndefined()
     l1.clear('k1')
     expect(l1.get('k10')).toBeUndefined()
     expect(l1.get('k2')).toBe(2)
