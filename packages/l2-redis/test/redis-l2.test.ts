@@ -1,7 +1,7 @@
 import { createCache, errors, type Cache } from '@strata/core'
 import { cacheBehaviourSuite, l2DriverSuite, setTestHooks } from '@strata/core/testing'
 import { memoryL1 } from '@strata/l1-memory'
-import { commandstats, startRedis, type RedisHandle } from '@strata/testing'
+import { commandstats, deferred, startRedis, type RedisHandle } from '@strata/testing'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { MSGPACK_V1, redisL2, RedisL2 } from '../src/index.js'
@@ -35,12 +35,6 @@ for (const withL1 of [false, true]) {
         ...(withL1 ? { l1: memoryL1() } : {}),
       }),
   })
-}
-
-function deferred() {
-  let resolve!: () => void
-  const promise = new Promise<void>((r) => (resolve = r))
-  return { promise, resolve }
 }
 
 describe('redisL2 under core', () => {
@@ -137,8 +131,8 @@ describe('redisL2 under core', () => {
     const writer = make(`${run}-race`, false)
     let resurrected = 0
     for (let i = 0; i < 1_000; i++) {
-      const gate = deferred()
-      const reached = deferred()
+      const gate = deferred<void>()
+      const reached = deferred<void>()
       setTestHooks(reader, {
         beforeL2Fill: async () => {
           reached.resolve()
@@ -322,8 +316,8 @@ describe('batched leased reads', () => {
   it("a write during a batched load revokes that key's lease: the old value is never filled", async () => {
     const writer = createCache({ prefix: `${run}-brace`, l2: redisL2({ redis: redis.url }) })
     const reader = createCache({ prefix: `${run}-brace`, l2: redisL2({ redis: redis.url }) })
-    const loading = deferred()
-    const release = deferred()
+    const loading = deferred<void>()
+    const release = deferred<void>()
     const load = async (k: string) => {
       if (k === 'a') {
         loading.resolve()
@@ -432,8 +426,8 @@ describe("a miss's placeholder (its lease, in the empty value key)", () => {
   it('another replica reading a key while it loads sees a miss, not a corrupt entry', async () => {
     const loader = createCache({ prefix: `${run}-phc`, l2: redisL2({ redis: redis.url }) })
     const reader = createCache({ prefix: `${run}-phc`, l2: redisL2({ redis: redis.url }) })
-    const loading = deferred()
-    const release = deferred()
+    const loading = deferred<void>()
+    const release = deferred<void>()
     const load = loader.getOrSet('k', async () => {
       loading.resolve()
       await release.promise
