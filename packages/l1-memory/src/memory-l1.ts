@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache'
 import { EvictionReason, invalidOption, systemClock, type Clock, type L1Driver } from '@strata/core'
-import { FrequencySketch } from './sketch.js'
+import { FrequencySketch, keyHash } from './sketch.js'
 import { estimateSize } from './size.js'
 
 export interface MemoryL1Options {
@@ -34,6 +34,25 @@ export interface MemoryL1Options {
 
 /** lru-cache cannot store null: one shared box stands for it. */
 const NULL = Object.freeze({ null: true })
+
+/**
+ * W-TinyLFU only: an entry with its key's sketch hash, computed once when it is stored,
+ * so a hit records itself without hashing its key. About 40 bytes an entry (1.17× an
+ * lru-cache entry in all, against 1.07× without slots; docs/benchmarks.md, memory), for
+ * hits about as fast as with LRU admission, however many keys are read in turn.
+ */
+class Slot {
+  constructor(
+    readonly value: object,
+    readonly hash: number,
+  ) {}
+}
+
+/** What lru-cache holds, back to what core stored. */
+function unwrap(held: object | undefined): unknown {
+  const v = held instanceof Slot ? held.value : held
+  return v === NULL ? null : v
+}
 
 const REASONS: Record<LRUCache.DisposeReason, EvictionReason> = {
   evict: EvictionReason.evicted,
@@ -118,7 +137,7 @@ export class MemoryL1 implements L1Driver {
           ? {
               maxSize: maxBytes,
               maxEntrySize: Math.max(1, Math.min(maxEntryBytes, maxBytes)),
-              sizeCalculation: (e: object) => Math.max(1, Math.ceil(sizeOf(e === NULL ? null : e))),
+              sizeCalculation: (e: object) => Math.max(1, Math.ceil(sizeOf(unwrap(e)))),
             }
           : {}),
         ttlAutopurge: false,
@@ -151,9 +170,14 @@ export class MemoryL1 implements L1Driver {
       const v = this.#lru.get(key)
       return v === NULL ? null : v
     }
-    sketch.increment(key)
-    const v = this.#lru.get(key) ?? (this.#window as LRUCache<string | symbol, object>).get(key)
-    return v === NULL ? null : v
+    const held = this.#lru.get(key) ?? (this.#window as LRUCache<string | symbol, object>).get(key)
+    if (held === undefined) {
+      sketch.increment(key)
+      return undefined
+    }
+    const slot = held as Slot
+    sketch.add(slot.hash)
+    return slot.value === NULL ? null : slot.value
   }
 
   /** Removes `key` from `lru` as a move between areas (no eviction event). */
@@ -167,8 +191,7 @@ export class MemoryL1 implements L1Driver {
   }
 
   peek(key: string): unknown {
-    const v = this.#lru.peek(key) ?? this.#window?.peek(key)
-    return v === NULL ? null : v
+    return unwrap(this.#lru.peek(key) ?? this.#window?.peek(key))
   }
 
   set(key: string, stored: unknown, ttlMs: number): void {
@@ -177,9 +200,10 @@ export class MemoryL1 implements L1Driver {
       return
     }
     // lru-cache holds objects; primitives are objects to it at runtime, null is boxed once.
-    const value = stored === null ? NULL : stored
+    const boxed = stored === null ? NULL : stored
     const ttl = Math.ceil(ttlMs)
     const window = this.#window
+    const value = window === undefined ? boxed : new Slot(boxed, keyHash(key))
     // W-TinyLFU: new keys enter the admission window, but only once the main area is full
     // (counted in entries; a byte bound always goes through the window): until then
     // nothing is evicted, so admission has nothing to decide, and a hit looks in one area.
@@ -207,7 +231,11 @@ export class MemoryL1 implements L1Driver {
     const main = this.#lru
     const victim = main.size >= this.#mainMax ? firstKey(main) : undefined
     const sketch = this.#sketch as FrequencySketch
-    if (victim !== undefined && sketch.frequency(candidate) <= sketch.frequency(victim)) {
+    if (
+      victim !== undefined &&
+      sketch.frequencyOf((value as Slot).hash) <=
+        sketch.frequencyOf((main.peek(victim) as Slot).hash)
+    ) {
       this.#listener?.(candidate, EvictionReason.evicted)
       return
     }

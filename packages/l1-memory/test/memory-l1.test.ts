@@ -104,6 +104,28 @@ describe("admission: 'tinylfu'", () => {
     expect(tiny.size).toBeLessThanOrEqual(100)
   })
 
+  it('hands back exactly what was stored (null included) and sizes the stored value, not its slot', () => {
+    const seen: unknown[] = []
+    const l1 = memoryL1({
+      maxEntries: 100,
+      maxBytes: 10_000,
+      admission: 'tinylfu',
+      sizeOf: (v) => (seen.push(v), 10),
+    })
+    const obj = { a: 1 }
+    l1.set('n', null, 60_000)
+    l1.set('o', obj, 60_000)
+    expect(l1.get('n')).toBeNull()
+    expect(l1.peek('n')).toBeNull()
+    expect(l1.get('o')).toBe(obj)
+    expect(l1.peek('o')).toBe(obj)
+    // What was stored (or the keeper that stops lru-cache resetting itself), never a slot.
+    expect(seen).toContain(obj)
+    const storedOrKeeper = (v: unknown) =>
+      v === null || v === obj || (typeof v === 'object' && Object.keys(v).length === 0)
+    expect(seen.every(storedOrKeeper)).toBe(true)
+  })
+
   it('serves what is in the window or the main area; delete, clear and size cover both', () => {
     // 200 entries: a window of 2 and a main area of 198, which new keys fill first.
     const l1 = memoryL1({ maxEntries: 200, admission: 'tinylfu' })
