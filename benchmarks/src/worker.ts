@@ -66,7 +66,11 @@ const handlers: { [K in Message['cmd']]: (m: Extract<Message, { cmd: K }>) => Pr
       for (let i = 0; i < 4; i++) gc()
     }
     settle()
-    const before = process.memoryUsage().heapUsed
+    const used = () => {
+      const u = process.memoryUsage()
+      return u.heapUsed + u.arrayBuffers
+    }
+    const before = used()
     let set: (k: string, v: unknown) => unknown
     let adapter: CacheAdapter | undefined
     let keep: unknown
@@ -88,7 +92,7 @@ const handlers: { [K in Message['cmd']]: (m: Extract<Message, { cmd: K }>) => Pr
     for (let i = 0; i < m.entries; i++)
       await set(`key:${String(i).padStart(7, '0')}`, sampleObject(i))
     settle()
-    const after = process.memoryUsage().heapUsed
+    const after = used()
     retained = keep // the cache must stay reachable until after the second measurement
     await adapter?.close()
     return (after - before) / m.entries
