@@ -116,7 +116,9 @@ export interface L2FillItem extends L2SetItem {
  * Optional L2 capability: Meta-style leases, so a slow fill cannot resurrect a value that
  * was written or deleted after the miss. A write or delete of a key revokes its lease.
  * Concurrent missers of one key may share a token (any of their fills is as new as the
- * others); a token is never reused after a revocation.
+ * others), and a driver may end a shared lease at its first fill (the Redis driver's
+ * placeholders do: the other sharers' fills are then refused); a token is never reused
+ * after a revocation.
  */
 export interface L2Leases {
   /** Reads `keys` in one round trip; each miss carries a lease token (taken in the same round trip). */
