@@ -685,8 +685,11 @@ export class RedisL2 implements L2Driver {
       [
         'GETRANGE, GET, SET (lease of bytes already there, its fill)',
         async () => {
-          const [token] = await this.#leaseMany([key])
+          // Bytes first: the steps above left a placeholder, which the lease would join
+          // instead of taking `{K}:lease` and filling through it.
           const value = new Uint8Array([0])
+          await this.set(key, value, 1_000)
+          const [token] = await this.#leaseMany([key])
           await this.#fillMany(
             [{ key, token: token as string, value, ttlMs: 1_000 }],
             FILL_MANY_WITH_LEASE,
