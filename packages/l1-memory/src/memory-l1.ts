@@ -1,6 +1,7 @@
 import { LRUCache } from 'lru-cache'
 import { EvictionReason, invalidOption, systemClock, type Clock, type L1Driver } from '@strata/core'
 import { FrequencySketch, keyHash } from './sketch.js'
+import { frequencyOf, recordHit, Slot } from './slot.js'
 import { estimateSize } from './size.js'
 
 export interface MemoryL1Options {
@@ -34,19 +35,6 @@ export interface MemoryL1Options {
 
 /** lru-cache cannot store null: one shared box stands for it. */
 const NULL = Object.freeze({ null: true })
-
-/**
- * W-TinyLFU only: an entry with its key's sketch hash, computed once when it is stored,
- * so a hit records itself without hashing its key. About 40 bytes an entry (1.17× an
- * lru-cache entry in all, against 1.07× without slots; docs/benchmarks.md, memory), for
- * hits about as fast as with LRU admission, however many keys are read in turn.
- */
-class Slot {
-  constructor(
-    readonly value: object,
-    readonly hash: number,
-  ) {}
-}
 
 /** What lru-cache holds, back to what core stored. */
 function unwrap(held: object | undefined): unknown {
@@ -176,7 +164,7 @@ export class MemoryL1 implements L1Driver {
       return undefined
     }
     const slot = held as Slot
-    sketch.add(slot.hash)
+    recordHit(sketch, slot, key)
     return slot.value === NULL ? null : slot.value
   }
 
@@ -233,8 +221,8 @@ export class MemoryL1 implements L1Driver {
     const sketch = this.#sketch as FrequencySketch
     if (
       victim !== undefined &&
-      sketch.frequencyOf((value as Slot).hash) <=
-        sketch.frequencyOf((main.peek(victim) as Slot).hash)
+      frequencyOf(sketch, value as Slot, candidate) <=
+        frequencyOf(sketch, main.peek(victim) as Slot, victim)
     ) {
       this.#listener?.(candidate, EvictionReason.evicted)
       return
