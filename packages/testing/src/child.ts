@@ -10,6 +10,20 @@ export interface ChildHandle {
 
 let nextId = 1
 
+/** Children still running, killed if this process exits first (one 'exit' listener for all). */
+const running = new Set<ChildProcess>()
+let exitHookInstalled = false
+
+function killOnExit(child: ChildProcess): void {
+  running.add(child)
+  if (exitHookInstalled) return
+  exitHookInstalled = true
+  // 'exit' handlers must be synchronous: a SIGKILL is all that can still be sent.
+  process.on('exit', () => {
+    for (const c of running) c.kill('SIGKILL')
+  })
+}
+
 /**
  * Forks a Node script as a real child process (its own event loop and connections).
  * Protocol: the parent sends `{ id, ...message }`; the child answers `{ id, result }` or
@@ -28,7 +42,9 @@ export function spawnChild(
   })
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>()
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  killOnExit(child)
   void exited.then(() => {
+    running.delete(child)
     for (const p of pending.values()) p.reject(new Error('[testing] child exited'))
     pending.clear()
   })
@@ -41,8 +57,6 @@ export function spawnChild(
     if (msg.error !== undefined) p.reject(new Error(msg.error))
     else p.resolve(msg.result)
   })
-  const onExit = () => child.kill('SIGKILL')
-  process.once('exit', onExit)
   return {
     process: child,
     request<T>(message: Record<string, unknown>, timeoutMs = 30_000): Promise<T> {
@@ -66,7 +80,6 @@ export function spawnChild(
       })
     },
     async kill() {
-      process.removeListener('exit', onExit)
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
       await exited
     },
