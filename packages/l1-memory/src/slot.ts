@@ -15,17 +15,25 @@ export class Slot {
   ) {}
 }
 
-/** Records one access of `key`, held in `slot`. */
+/** Whether `slot`'s key was seen with all four counters at 15 since the last aging. */
+export function saturated(sketch: FrequencySketch, slot: Slot): boolean {
+  return slot.mark === -1 - sketch.ages
+}
+
+/**
+ * Records one access of `key`, held in `slot`, unless it is `saturated` (a hit path
+ * checks that first itself, so the common case costs no call).
+ */
 export function recordHit(sketch: FrequencySketch, slot: Slot, key: string): void {
+  if (saturated(sketch, slot)) return
   const m = slot.mark
-  if (m === -1 - sketch.ages) return
   const h = m >= 0 ? m : keyHash(key)
   slot.mark = sketch.add(h) ? -1 - sketch.ages : h
 }
 
 /** The sketch's estimate of `key`'s recent accesses (0–15), held in `slot`. */
 export function frequencyOf(sketch: FrequencySketch, slot: Slot, key: string): number {
+  if (saturated(sketch, slot)) return 15
   const m = slot.mark
-  if (m === -1 - sketch.ages) return 15
   return sketch.frequencyOf(m >= 0 ? m : keyHash(key))
 }
