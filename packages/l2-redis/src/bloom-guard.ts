@@ -20,6 +20,8 @@ import { RedisL2 } from './redis-l2.js'
 
 const PKG = 'l2-redis'
 
+type Progress = (ids: number) => void
+
 export interface RedisBloomGuardOptions {
   /** How many ids the filter is sized for. */
   expectedItems: number
@@ -139,6 +141,8 @@ class BloomGuard implements BoundGuard {
     lastRebuild: undefined,
   }
   #building: Promise<RebuildReport> | undefined
+  /** The rebuild that starts when `#building` ends, shared by every caller until it starts. */
+  #queued: { listeners: Progress[]; done: Promise<RebuildReport> } | undefined
   #lastReport = 0
   #closed = false
 
@@ -246,12 +250,41 @@ class BloomGuard implements BoundGuard {
     )
   }
 
-  rebuild(options: { onProgress?: (ids: number) => void } = {}): Promise<RebuildReport> {
-    this.#building ??= this.#rebuild(options).finally(() => (this.#building = undefined))
-    return this.#building
+  /**
+   * A rebuild that reads `ids()` after this call. One under way may have read them before
+   * it (a deletion the caller just made would stay in its filter), so the caller gets the
+   * next one, shared with every caller until it starts.
+   */
+  rebuild(options: { onProgress?: Progress } = {}): Promise<RebuildReport> {
+    const listeners = options.onProgress ? [options.onProgress] : []
+    if (this.#building === undefined) return this.#start(listeners)
+    if (this.#queued !== undefined) {
+      this.#queued.listeners.push(...listeners)
+      return this.#queued.done
+    }
+    const start = (): Promise<RebuildReport> => {
+      this.#queued = undefined
+      return this.#start(listeners)
+    }
+    this.#queued = { listeners, done: this.#building.then(start, start) }
+    return this.#queued.done
   }
 
-  async #rebuild(options: { onProgress?: (ids: number) => void }): Promise<RebuildReport> {
+  #start(listeners: Progress[]): Promise<RebuildReport> {
+    if (this.#closed)
+      return Promise.reject(new CacheError(errors.E_CLOSED, '[l2-redis] the guard is closed'))
+    const building: Promise<RebuildReport> = this.#rebuild({
+      onProgress: (n) => {
+        for (const l of listeners) l(n)
+      },
+    }).finally(() => {
+      if (this.#building === building) this.#building = undefined
+    })
+    this.#building = building
+    return building
+  }
+
+  async #rebuild(options: { onProgress?: Progress }): Promise<RebuildReport> {
     const ids = this.#o.ids
     if (!ids) throw new CacheError(errors.E_UNSUPPORTED, '[l2-redis] redisBloomGuard has no ids()')
     const started = Date.now()
@@ -302,7 +335,7 @@ class BloomGuard implements BoundGuard {
 
   /** Builds when the filter is missing or its period is over, if this replica gets the turn. */
   async #maybeBuild(): Promise<void> {
-    if (!this.#o.ids || this.#building || this.#closed) return
+    if (!this.#o.ids || this.#building || this.#queued || this.#closed) return
     const exists = (await this.#redis.exists(this.#live)) === 1
     const period = this.#o.rebuildEvery ?? 3_600_000
     if (exists && !this.#o.rebuildEvery) return
@@ -337,6 +370,7 @@ class BloomGuard implements BoundGuard {
     this.#closed = true
     for (const t of this.#timers) clearInterval(t)
     await this.#building?.catch(() => undefined)
+    await this.#queued?.done.catch(() => undefined)
   }
 
   #deadline<T>(p: Promise<T>): Promise<T> {

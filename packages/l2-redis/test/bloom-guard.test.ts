@@ -176,4 +176,41 @@ describe('redisBloomGuard', () => {
     // At most the configured rate (with margin) slipped through as false positives.
     expect(repo.stats().guard!.rejected - before).toBeGreaterThanOrEqual(985)
   })
+
+  it('a rebuild asked for while one runs reads ids() again after it, with its own progress', async () => {
+    const prefix = `bg${++seq}`
+    const db = new Set(existing(2_000))
+    let release!: () => void
+    const gate = new Promise<void>((r) => (release = r))
+    let paused = false
+    async function* ids() {
+      let i = 0
+      for (const id of [...db]) {
+        if (i++ === 1_000 && paused) await gate // the first rebuild has read 1 000 ids
+        yield id
+      }
+    }
+    const c = cache(prefix)
+    const repo = c.repository<string>('items', {
+      load: (id) => (db.has(id) ? id : null),
+      guard: redisBloomGuard({ expectedItems: 5_000, falsePositiveRate: 0.01, ids, settle: 0 }),
+    })
+    await waitFor(async () => repo.stats().guard!.rebuilds === 1, 10_000, 'first build')
+    paused = true
+    const first: number[] = []
+    const running = repo.rebuildGuard({ onProgress: (n) => first.push(n) })
+    await waitFor(() => first.length >= 2, 10_000, 'first rebuild at its gate')
+    // Deleted from the source after the running rebuild read them, then a rebuild is asked for.
+    for (let i = 0; i < 500; i++) db.delete(`id-${i}`)
+    const second: number[] = []
+    const asked = repo.rebuildGuard({ onProgress: (n) => second.push(n) })
+    release()
+    const [a, b] = await Promise.all([running, asked])
+    expect(a.ids).toBe(2_000)
+    expect(b.ids).toBe(1_500)
+    expect(second.at(-1)).toBe(1_500)
+    const before = repo.stats().guard!.rejected
+    for (let i = 0; i < 500; i++) expect(await repo.get(`id-${i}`)).toBeNull()
+    expect(repo.stats().guard!.rejected - before).toBeGreaterThanOrEqual(490)
+  })
 })
