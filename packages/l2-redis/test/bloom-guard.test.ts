@@ -9,6 +9,24 @@ const cache = (prefix: string, url?: string) => r.cache(prefix, url)
 
 const existing = (n: number) => Array.from({ length: n }, (_, i) => `id-${i}`)
 
+/**
+ * A source of ids that, once `pause()`d, stops before its id number `at` until
+ * `release()`: a rebuild held half way. Each `ids()` call reads the set as it is then.
+ */
+function gatedSource(db: Set<string>, at: number) {
+  let release!: () => void
+  const gate = new Promise<void>((r) => (release = r))
+  let paused = false
+  async function* ids() {
+    let i = 0
+    for (const id of [...db]) {
+      if (i++ === at && paused) await gate
+      yield id
+    }
+  }
+  return { ids, pause: () => (paused = true), release }
+}
+
 describe('redisBloomGuard', () => {
   it('sizes the filter from expectedItems and falsePositiveRate', () => {
     expect(bloomSizing(1_000_000, 0.01)).toEqual({ m: 9_585_059, k: 7 })
@@ -126,16 +144,8 @@ describe('redisBloomGuard', () => {
   it('rebuild under writes: ids added during the rebuild are in the new filter, deleted ids drop out', async () => {
     const prefix = `bg${++seq}`
     const db = new Set(existing(2_000))
-    let release!: () => void
-    const gate = new Promise<void>((r) => (release = r))
-    let paused = false
-    async function* ids() {
-      let i = 0
-      for (const id of [...db]) {
-        if (i++ === 500 && paused) await gate // the rebuild is half way when writes arrive
-        yield id
-      }
-    }
+    // The rebuild is half way when writes arrive.
+    const { ids, pause, release } = gatedSource(db, 500)
     const c = cache(prefix)
     const repo = c.repository<string>('items', {
       load: (id) => (db.has(id) ? id : null),
@@ -150,7 +160,7 @@ describe('redisBloomGuard', () => {
       'build',
     )
     for (let i = 0; i < 1_000; i++) db.delete(`id-${i}`) // deleted from the source
-    paused = true
+    pause()
     const progress: number[] = []
     const rebuilding = repo.rebuildGuard({ onProgress: (n) => progress.push(n) })
     await waitFor(() => progress.length > 0, 10_000, 'rebuild under way')
@@ -180,23 +190,15 @@ describe('redisBloomGuard', () => {
   it('a rebuild asked for while one runs reads ids() again after it, with its own progress', async () => {
     const prefix = `bg${++seq}`
     const db = new Set(existing(2_000))
-    let release!: () => void
-    const gate = new Promise<void>((r) => (release = r))
-    let paused = false
-    async function* ids() {
-      let i = 0
-      for (const id of [...db]) {
-        if (i++ === 1_000 && paused) await gate // the first rebuild has read 1 000 ids
-        yield id
-      }
-    }
+    // The first rebuild asked for stops after reading 1 000 ids.
+    const { ids, pause, release } = gatedSource(db, 1_000)
     const c = cache(prefix)
     const repo = c.repository<string>('items', {
       load: (id) => (db.has(id) ? id : null),
       guard: redisBloomGuard({ expectedItems: 5_000, falsePositiveRate: 0.01, ids, settle: 0 }),
     })
     await waitFor(async () => repo.stats().guard!.rebuilds === 1, 10_000, 'first build')
-    paused = true
+    pause()
     const first: number[] = []
     const running = repo.rebuildGuard({ onProgress: (n) => first.push(n) })
     await waitFor(() => first.length >= 2, 10_000, 'first rebuild at its gate')
