@@ -1,4 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process'
+import { killOnExit } from './kill-on-exit.js'
 
 export interface ChildHandle {
   readonly process: ChildProcess
@@ -9,20 +10,6 @@ export interface ChildHandle {
 }
 
 let nextId = 1
-
-/** Children still running, killed if this process exits first (one 'exit' listener for all). */
-const running = new Set<ChildProcess>()
-let exitHookInstalled = false
-
-function killOnExit(child: ChildProcess): void {
-  running.add(child)
-  if (exitHookInstalled) return
-  exitHookInstalled = true
-  // 'exit' handlers must be synchronous: a SIGKILL is all that can still be sent.
-  process.on('exit', () => {
-    for (const c of running) c.kill('SIGKILL')
-  })
-}
 
 /**
  * Forks a Node script as a real child process (its own event loop and connections).
@@ -44,7 +31,6 @@ export function spawnChild(
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
   killOnExit(child)
   void exited.then(() => {
-    running.delete(child)
     for (const p of pending.values()) p.reject(new Error('[testing] child exited'))
     pending.clear()
   })

@@ -2,29 +2,11 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { killOnExit } from './kill-on-exit.js'
 import { findFreePort, ping, waitFor } from './net.js'
 
 /** Where the harness records the servers it started, so a later run can sweep leftovers. */
 const PID_DIR = join(tmpdir(), 'strata-redis-harness')
-
-const live = new Set<ChildProcess>()
-let exitHookInstalled = false
-
-function installExitHook(): void {
-  if (exitHookInstalled) return
-  exitHookInstalled = true
-  // 'exit' handlers must be synchronous: a SIGKILL is the only thing we can still send.
-  process.on('exit', () => {
-    for (const child of live) {
-      try {
-        child.kill('SIGCONT')
-        child.kill('SIGKILL')
-      } catch {
-        // already gone
-      }
-    }
-  })
-}
 
 function isAlive(pid: number): boolean {
   try {
@@ -98,7 +80,6 @@ export async function spawnRedisServer(
   port: number,
   options: RedisServerOptions = {},
 ): Promise<SpawnedRedis> {
-  installExitHook()
   mkdirSync(PID_DIR, { recursive: true })
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'strata-redis-'))
   const args = [
@@ -129,9 +110,8 @@ export async function spawnRedisServer(
     if (stderr.length < 4096) stderr += chunk.toString()
   })
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
-  live.add(child)
+  killOnExit(child)
   void exited.then(() => {
-    live.delete(child)
     rmSync(join(PID_DIR, `${child.pid}.json`), { force: true })
   })
   const spawnError = new Promise<never>((_, reject) => child.once('error', reject))
