@@ -274,22 +274,32 @@ describe.each(MATRIX)('read path [%s]', (tiers) => {
 })
 
 describe('L2 batching', () => {
-  it('the misses of one tick go to L2 as commands of at most 128 keys, all sent before any answers', async () => {
+  it('a get issued with no read out leaves at once; the misses of one tick issued while one is out go as commands of at most 128 keys, all sent before any answers', async () => {
     const clock = createFakeClock()
     const l2 = memoryL2({ clock })
     const cache = createCache({ prefix: 'batch', clock, l2 })
     const sizes: number[] = []
     const gate = deferred<void>()
     const getMany = l2.getMany.bind(l2)
+    const get = l2.get.bind(l2)
     l2.getMany = async (keys) => {
       sizes.push(keys.length)
       await gate.promise
       return getMany(keys)
     }
+    l2.get = async (key) => {
+      sizes.push(1)
+      await gate.promise
+      return get(key)
+    }
+    const first = cache.get('first')
+    expect(sizes).toEqual([1]) // sent before this tick ends
     const reads = Array.from({ length: 300 }, (_, i) => cache.get(`k${i}`))
+    expect(sizes).toEqual([1]) // these wait for the tick
     await settle()
-    expect(sizes).toEqual([128, 128, 44])
+    expect(sizes).toEqual([1, 128, 128, 44])
     gate.resolve()
+    expect(await first).toBeUndefined()
     expect(await Promise.all(reads)).toEqual(Array(300).fill(undefined))
     // One call's keys are never split: a getMany of 300 is one command.
     sizes.length = 0

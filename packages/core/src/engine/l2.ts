@@ -40,17 +40,28 @@ const BATCH_MAX = 128
 export class L2Tier {
   readonly driver: L2Driver
   readonly #s: Shared
-  /** Reads and fills issued in one tick go out together (see `TickBatch`). */
+  /**
+   * Plain reads (`get`, `getMany`) issued in one tick while another is out go out
+   * together; one issued when none is out leaves at once (`TickBatch`'s `eager`).
+   */
   readonly #reads = new TickBatch<string, L2Answer>(
     (keys) => this.#readUnique(keys, false),
     'tick',
     BATCH_MAX,
+    true,
   )
+  /**
+   * Leased reads (the loading reads) always wait for the tick: the `getOrSet`s of one key
+   * in one tick share one answer, so the first to miss starts the flight and the others
+   * join it. (Eager, the first caller's read was answered alone: a fast loader finished
+   * before the others' answers came, and they loaded again.)
+   */
   readonly #leasedReads = new TickBatch<string, L2Answer>(
     (keys) => this.#readUnique(keys, true),
     'tick',
     BATCH_MAX,
   )
+  /** Fills issued in one tick go out together. */
   readonly #fills = new TickBatch<L2Fill, FillResult>(
     (items) => this.#fill(items),
     'immediate',
@@ -120,14 +131,15 @@ export class L2Tier {
    *
    * Every read issued in the same tick (concurrent `get`s, `getOrSet`s, batches) goes out
    * together: one MGET or one lease script per Cluster slot and per 128 keys instead of
-   * one command per caller.
+   * one command per caller. A plain read issued while no plain read is out leaves at
+   * once (a sequential `get` waits for no tick).
    */
   read(keys: readonly string[], lease: boolean): Promise<L2Answer[]> {
     return (lease ? this.#leasedReads : this.#reads).add(keys)
   }
 
   /** The same key asked for by many callers in one tick (a stampede) is read once. */
-  #readUnique(keys: string[], lease: boolean): Promise<L2Answer[]> {
+  #readUnique(keys: readonly string[], lease: boolean): Promise<L2Answer[]> {
     if (keys.length === 1) return this.#read(keys, lease)
     const unique = new Map<string, number>()
     for (const k of keys) if (!unique.has(k)) unique.set(k, unique.size)
