@@ -274,6 +274,30 @@ describe.each(MATRIX)('read path [%s]', (tiers) => {
 })
 
 describe('L2 batching', () => {
+  it('1 000 getOrSets of one key in one tick are one leased read of one key, however many batches the tick fills', async () => {
+    const clock = createFakeClock()
+    const l2 = memoryL2({ clock })
+    const cache = createCache({ prefix: 'stampede', clock, l2 })
+    const reads: number[] = []
+    const getManyWithLease = l2.leases.getManyWithLease.bind(l2.leases)
+    l2.leases.getManyWithLease = (keys) => {
+      reads.push(keys.length)
+      return getManyWithLease(keys)
+    }
+    let loads = 0
+    const cold = Array.from({ length: 300 }, (_, i) => `c${i}`)
+    const got = await Promise.all([
+      ...Array.from({ length: 1_000 }, () => cache.getOrSet('hot', () => ++loads)),
+      ...cold.map((k) => cache.getOrSet(k, () => k)),
+    ])
+    expect(got.slice(0, 1_000)).toEqual(Array(1_000).fill(1))
+    expect(got.slice(1_000)).toEqual(cold)
+    expect(loads).toBe(1)
+    // 301 distinct keys: 'hot' once, in the first batch of 128.
+    expect(reads).toEqual([128, 128, 45])
+    await cache.close()
+  })
+
   it('a get issued with no read out leaves at once; the misses of one tick issued while one is out go as commands of at most 128 keys, all sent before any answers', async () => {
     const clock = createFakeClock()
     const l2 = memoryL2({ clock })

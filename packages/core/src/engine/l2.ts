@@ -32,6 +32,8 @@ export type FillResult = 'stored' | 'revoked' | 'failed'
  */
 const BATCH_MAX = 128
 
+const sameKey = (key: string): string => key
+
 /**
  * The L2 steps every read and write shares: encode with the codec's own rules and the
  * size cap, decode (corrupt bytes become a counted miss and are deleted), tag checks,
@@ -42,31 +44,28 @@ export class L2Tier {
   readonly #s: Shared
   /**
    * Plain reads (`get`, `getMany`) issued in one tick while another is out go out
-   * together; one issued when none is out leaves at once (`TickBatch`'s `eager`).
+   * together; one issued when none is out leaves at once (`eager`).
    */
-  readonly #reads = new TickBatch<string, L2Answer>(
-    (keys) => this.#readUnique(keys, false),
-    'tick',
-    BATCH_MAX,
-    true,
-  )
+  readonly #reads = new TickBatch<string, L2Answer>((keys) => this.#readUnique(keys, false), {
+    max: BATCH_MAX,
+    eager: true,
+    keyOf: sameKey,
+  })
   /**
    * Leased reads (the loading reads) always wait for the tick: the `getOrSet`s of one key
    * in one tick share one answer, so the first to miss starts the flight and the others
    * join it. (Eager, the first caller's read was answered alone: a fast loader finished
    * before the others' answers came, and they loaded again.)
    */
-  readonly #leasedReads = new TickBatch<string, L2Answer>(
-    (keys) => this.#readUnique(keys, true),
-    'tick',
-    BATCH_MAX,
-  )
-  /** Fills issued in one tick go out together. */
-  readonly #fills = new TickBatch<L2Fill, FillResult>(
-    (items) => this.#fill(items),
-    'immediate',
-    BATCH_MAX,
-  )
+  readonly #leasedReads = new TickBatch<string, L2Answer>((keys) => this.#readUnique(keys, true), {
+    max: BATCH_MAX,
+    keyOf: sameKey,
+  })
+  /** Fills issued before the check phase go out together. */
+  readonly #fills = new TickBatch<L2Fill, FillResult>((items) => this.#fill(items), {
+    wait: 'immediate',
+    max: BATCH_MAX,
+  })
 
   constructor(driver: L2Driver, shared: Shared) {
     this.driver = driver

@@ -4,60 +4,54 @@
  * `await`s deep still make it). DataLoader's idea: many concurrent single-key calls
  * become one command (per `max` items).
  *
- * With `eager`, Nagle's rule instead of DataLoader's: what is added while nothing of this
- * batcher is in flight (and no batch is open) runs at once, and only what arrives while a
- * run is out waits for the tick's batch. Sequential callers then pay no deferral (a lone
- * L2 `get` measured ~1–1.5 µs faster; `pnpm bench l2-hit`), and under concurrency there
- * is always a run out, so callers still batch.
- *
  * Every caller of a batch waits on the batch's one promise and takes its own slice, so
  * a caller costs one `then` instead of a promise with its own resolvers (this sits on
  * the path of every L2 read and fill).
  */
 export class TickBatch<I, O> {
-  #open: { items: I[]; done: Promise<O[]> } | undefined
+  #open: Batch<I, O> | undefined
   readonly #run: (items: readonly I[]) => Promise<O[]>
   readonly #defer: (fn: () => void) => void
   readonly #max: number
   readonly #eager: boolean
+  readonly #keyOf: ((item: I) => string) | undefined
+  /** With `keyOf`: where each lone item added this tick sits, until its batch is sent. */
+  readonly #slots = new Map<string, { batch: Batch<I, O>; index: number }>()
   /** Runs started and not yet settled. */
   #inFlight = 0
 
-  /**
-   * `run` answers the items in order; if it rejects, every caller of the batch rejects.
-   * `wait: 'immediate'` collects until the event loop's check phase instead: loads that
-   * finish in one timers phase (Node runs promise jobs between timer callbacks, so they
-   * never share a tick) still go out together. A batch holding `max` items takes no
-   * more: later ones start the next batch, which goes out at the same moment, so Redis
-   * works on one while this process encodes the next and decodes the one before.
-   * `eager`: see the class comment.
-   */
-  constructor(
-    run: (items: readonly I[]) => Promise<O[]>,
-    wait: 'tick' | 'immediate' = 'tick',
-    max = Infinity,
-    eager = false,
-  ) {
+  /** `run` answers the items in order; if it rejects, every caller of the batch rejects. */
+  constructor(run: (items: readonly I[]) => Promise<O[]>, options: TickBatchOptions<I> = {}) {
     this.#run = run
-    this.#defer = wait === 'tick' ? (fn) => process.nextTick(fn) : (fn) => setImmediate(fn)
-    this.#max = max
-    this.#eager = eager
+    this.#defer =
+      options.wait === 'immediate' ? (fn) => setImmediate(fn) : (fn) => process.nextTick(fn)
+    this.#max = options.max ?? Infinity
+    this.#eager = options.eager ?? false
+    this.#keyOf = options.keyOf
   }
 
   add(items: readonly I[]): Promise<O[]> {
     if (this.#eager && this.#inFlight === 0 && this.#open === undefined) return this.#start(items)
+    const key = this.#keyOf && items.length === 1 ? this.#keyOf(items[0] as I) : undefined
+    if (key !== undefined) {
+      const at = this.#slots.get(key)
+      if (at) return at.batch.done.then((out) => [out[at.index] as O])
+    }
     let batch = this.#open
     if (!batch || batch.items.length >= this.#max) {
-      const b = { items: [] as I[], done: undefined as unknown as Promise<O[]> }
+      const b: Batch<I, O> = { items: [], done: undefined as unknown as Promise<O[]> }
       b.done = new Promise<O[]>((resolve, reject) => {
         this.#defer(() => {
           if (this.#open === b) this.#open = undefined
+          // Every slot may point at a batch about to leave: none is joined after this.
+          this.#slots.clear()
           this.#start(b.items).then(resolve, reject)
         })
       })
       this.#open = batch = b
     }
     const from = batch.items.length
+    if (key !== undefined) this.#slots.set(key, { batch, index: from })
     for (const item of items) batch.items.push(item)
     const count = items.length
     return from === 0
@@ -81,4 +75,38 @@ export class TickBatch<I, O> {
   readonly #landed = (): void => {
     this.#inFlight--
   }
+}
+
+interface Batch<I, O> {
+  items: I[]
+  done: Promise<O[]>
+}
+
+export interface TickBatchOptions<I> {
+  /**
+   * `'immediate'` collects until the event loop's check phase instead of the end of the
+   * tick: loads that finish in one timers phase (Node runs promise jobs between timer
+   * callbacks, so they never share a tick) still go out together. @default 'tick'
+   */
+  wait?: 'tick' | 'immediate'
+  /**
+   * A batch holding `max` items takes no more: later ones start the next batch, which
+   * goes out at the same moment, so Redis works on one while this process encodes the
+   * next and decodes the one before. One call's items are never split. @default Infinity
+   */
+  max?: number
+  /**
+   * Nagle's rule instead of DataLoader's: what is added while no run of this batcher is
+   * out (and no batch is open) runs at once; only what arrives while one is out waits for
+   * the tick. Sequential callers then pay no deferral (a lone L2 `get` measured ~1–1.5 µs
+   * faster, `pnpm bench l2-hit`); under concurrency a run is always out, so callers still
+   * batch. @default false
+   */
+  eager?: boolean
+  /**
+   * A lone item whose key is already waiting in this tick's batches joins that item
+   * instead of being added again: a stampede of one key is one item however many
+   * batches of `max` the tick fills (1 000 `getOrSet`s of one key were eight scripts).
+   */
+  keyOf?: (item: I) => string
 }
