@@ -10,10 +10,13 @@ const cache = (prefix: string, url?: string) => r.cache(prefix, url)
 const existing = (n: number) => Array.from({ length: n }, (_, i) => `id-${i}`)
 
 /**
- * A source of ids that, once `pause()`d, stops before its id number `at` until
- * `release()`: a rebuild held half way. Each `ids()` call reads the set as it is then.
+ * A repository over a source `db` of 2 000 ids, guarded by a filter built from `ids()`.
+ * Once `pause()`d, `ids()` stops before its id number `at` until `release()`: a rebuild
+ * held part way. Each `ids()` call reads `db` as it is then.
  */
-function gatedSource(db: Set<string>, at: number) {
+function gatedRepository(at: number) {
+  const prefix = `bg${++seq}`
+  const db = new Set(existing(2_000))
   let release!: () => void
   const gate = new Promise<void>((r) => (release = r))
   let paused = false
@@ -24,7 +27,15 @@ function gatedSource(db: Set<string>, at: number) {
       yield id
     }
   }
-  return { ids, pause: () => (paused = true), release }
+  const c = cache(prefix)
+  const repo = c.repository<string>('items', {
+    load: (id) => (db.has(id) ? id : null),
+    save: (id) => {
+      db.add(id)
+    },
+    guard: redisBloomGuard({ expectedItems: 5_000, falsePositiveRate: 0.01, ids, settle: 0 }),
+  })
+  return { prefix, db, c, repo, pause: () => (paused = true), release }
 }
 
 describe('redisBloomGuard', () => {
@@ -142,18 +153,8 @@ describe('redisBloomGuard', () => {
   })
 
   it('rebuild under writes: ids added during the rebuild are in the new filter, deleted ids drop out', async () => {
-    const prefix = `bg${++seq}`
-    const db = new Set(existing(2_000))
     // The rebuild is half way when writes arrive.
-    const { ids, pause, release } = gatedSource(db, 500)
-    const c = cache(prefix)
-    const repo = c.repository<string>('items', {
-      load: (id) => (db.has(id) ? id : null),
-      save: (id) => {
-        db.add(id)
-      },
-      guard: redisBloomGuard({ expectedItems: 5_000, falsePositiveRate: 0.01, ids, settle: 0 }),
-    })
+    const { prefix, db, c, repo, pause, release } = gatedRepository(500)
     await waitFor(
       async () => (await r.admin.exists(`{${prefix}:bloom:items}`)) === 1,
       10_000,
@@ -188,15 +189,8 @@ describe('redisBloomGuard', () => {
   })
 
   it('a rebuild asked for while one runs reads ids() again after it, with its own progress', async () => {
-    const prefix = `bg${++seq}`
-    const db = new Set(existing(2_000))
     // The first rebuild asked for stops after reading 1 000 ids.
-    const { ids, pause, release } = gatedSource(db, 1_000)
-    const c = cache(prefix)
-    const repo = c.repository<string>('items', {
-      load: (id) => (db.has(id) ? id : null),
-      guard: redisBloomGuard({ expectedItems: 5_000, falsePositiveRate: 0.01, ids, settle: 0 }),
-    })
+    const { db, repo, pause, release } = gatedRepository(1_000)
     await waitFor(async () => repo.stats().guard!.rebuilds === 1, 10_000, 'first build')
     pause()
     const first: number[] = []

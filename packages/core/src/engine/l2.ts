@@ -42,20 +42,15 @@ const sameKey = (key: string): string => key
 export class L2Tier {
   readonly driver: L2Driver
   readonly #s: Shared
-  /**
-   * Plain reads (`get`, `getMany`) issued in one tick while another is out go out
-   * together; one issued when none is out leaves at once (`eager`).
-   */
+  /** Plain reads (`get`, `getMany`): one issued while none is out leaves at once. */
   readonly #reads = new TickBatch<string, L2Answer>((keys) => this.#readUnique(keys, false), {
     max: BATCH_MAX,
     eager: true,
     keyOf: sameKey,
   })
   /**
-   * Leased reads (the loading reads) always wait for the tick: the `getOrSet`s of one key
-   * in one tick share one answer, so the first to miss starts the flight and the others
-   * join it. (Eager, the first caller's read was answered alone: a fast loader finished
-   * before the others' answers came, and they loaded again.)
+   * Leased reads wait for the tick: a tick's `getOrSet`s of one key share one answer, so
+   * the others join the first one's flight (eager, a fast load ended before their answer).
    */
   readonly #leasedReads = new TickBatch<string, L2Answer>((keys) => this.#readUnique(keys, true), {
     max: BATCH_MAX,
@@ -130,8 +125,7 @@ export class L2Tier {
    *
    * Every read issued in the same tick (concurrent `get`s, `getOrSet`s, batches) goes out
    * together: one MGET or one lease script per Cluster slot and per 128 keys instead of
-   * one command per caller. A plain read issued while no plain read is out leaves at
-   * once (a sequential `get` waits for no tick).
+   * one command per caller; a plain read issued while none is out leaves at once.
    */
   read(keys: readonly string[], lease: boolean): Promise<L2Answer[]> {
     return (lease ? this.#leasedReads : this.#reads).add(keys)

@@ -33,10 +33,8 @@ export class TickBatch<I, O> {
   add(items: readonly I[]): Promise<O[]> {
     if (this.#eager && this.#inFlight === 0 && this.#open === undefined) return this.#start(items)
     const key = this.#keyOf && items.length === 1 ? this.#keyOf(items[0] as I) : undefined
-    if (key !== undefined) {
-      const at = this.#slots.get(key)
-      if (at) return at.batch.done.then((out) => [out[at.index] as O])
-    }
+    const joined = key === undefined ? undefined : this.#slots.get(key)
+    if (joined) return answerAt(joined.batch, joined.index)
     let batch = this.#open
     if (!batch || batch.items.length >= this.#max) {
       const b: Batch<I, O> = { items: [], done: undefined as unknown as Promise<O[]> }
@@ -57,7 +55,7 @@ export class TickBatch<I, O> {
     return from === 0
       ? batch.done.then((out) => (out.length === count ? out : out.slice(0, count)))
       : count === 1
-        ? batch.done.then((out) => [out[from] as O])
+        ? answerAt(batch, from)
         : batch.done.then((out) => out.slice(from, from + count))
   }
 
@@ -80,6 +78,11 @@ export class TickBatch<I, O> {
 interface Batch<I, O> {
   items: I[]
   done: Promise<O[]>
+}
+
+/** The answer to the lone item at `index` of `batch`. */
+function answerAt<I, O>(batch: Batch<I, O>, index: number): Promise<O[]> {
+  return batch.done.then((out) => [out[index] as O])
 }
 
 export interface TickBatchOptions<I> {
